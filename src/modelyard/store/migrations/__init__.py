@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata store (one revision per schema change)."""

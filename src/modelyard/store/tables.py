@@ -1,0 +1,220 @@
+"""The SQL schema of the metadata store, as SQLAlchemy Core tables.
+
+One schema serves SQLite and PostgreSQL; only the dialect differs. Times are integer
+milliseconds since the Unix epoch (UTC). Identifiers are 32-hex-character strings for runs and
+integers for experiments. Digests are 64-hex BLAKE3 strings (see ``modelyard._digest``).
+
+Metric points live in ``metrics`` (one row per point, NaN kept through ``is_nan`` because SQLite
+turns a NaN REAL into NULL); ``latest_metrics`` keeps the newest point per run and key so
+search and tables never scan the history. ``metric_batches`` makes batch writes idempotent:
+a batch id seen before is skipped, so a client that retries after a lost answer never
+duplicates points. ``events`` is the append-only audit log later used by the registry,
+deployments and automations.
+
+Changing anything here needs an Alembic migration in ``store/migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+)
+
+__all__ = [
+    "artifacts",
+    "datasets",
+    "environments",
+    "events",
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metric_batches",
+    "metrics",
+    "params",
+    "run_datasets",
+    "runs",
+    "tags",
+]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+# SQLite only aliases ROWID for a column declared exactly INTEGER PRIMARY KEY.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=True),
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("python", String(64), nullable=False),
+    Column("platform", String(256), nullable=False),
+    Column("packages", JSON, nullable=False),
+    Column("hardware", JSON, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column(
+        "experiment_id",
+        Integer,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("user", String(256), nullable=False, server_default=""),
+    Column("host", String(256), nullable=False, server_default=""),
+    Column("pid", Integer, nullable=True),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("entry_point", Text, nullable=True),
+    Column("code", JSON, nullable=True),
+    Column("environment_digest", String(64), ForeignKey("environments.digest"), nullable=True),
+    Column("lifecycle_stage", String(16), nullable=False, server_default="active"),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_run_id"),
+    Index(None, "status"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "run_id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "run_id"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=True),
+    Column("is_nan", Boolean, nullable=False, server_default=false()),
+    Index(None, "run_id", "key", "step"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=True),
+    Column("is_nan", Boolean, nullable=False, server_default=false()),
+    Index(None, "key", "value"),
+)
+
+metric_batches = Table(
+    "metric_batches",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+    Column("points", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("rows", BigInteger, nullable=True),
+    Column("columns", Integer, nullable=True),
+    Column("size_bytes", BigInteger, nullable=True),
+    Column("schema", JSON, nullable=True),
+    Column("profile", JSON, nullable=True),
+    Column("manifest", JSON, nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+run_datasets = Table(
+    "run_datasets",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_digest", String(64), ForeignKey("datasets.digest"), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("context", String(64), nullable=False, server_default=""),
+    Column("source", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "direction", "name", "context", "dataset_digest"),
+    Index(None, "dataset_digest"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "digest"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", _BigId, primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject_type", String(32), nullable=False),
+    Column("subject_id", String(256), nullable=False),
+    Column("actor", String(256), nullable=False, server_default=""),
+    Column("payload", JSON, nullable=True),
+    Index(None, "subject_type", "subject_id", "time"),
+    Index(None, "kind", "time"),
+)

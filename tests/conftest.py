@@ -1,0 +1,125 @@
+"""Shared fixtures: clean settings, and a metadata store on SQLite and on real PostgreSQL.
+
+Store tests take ``database_url``; it runs each test on a fresh SQLite file, and again on a
+PostgreSQL database created for this session when ``MODELYARD_TEST_DATABASE_URL`` names a
+server (always in CI). Tables are emptied between PostgreSQL tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+PG_ENV = "MODELYARD_TEST_DATABASE_URL"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MODELYARD_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("MODELYARD_") and not name.startswith("MODELYARD_TEST_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A PostgreSQL database made for this test session (None without the env var)."""
+    admin_url = os.environ.get(PG_ENV)
+    if not admin_url:
+        yield None
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"modelyard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        from modelyard.store.database import Database
+
+        Database.open(url).dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    from modelyard.store.tables import metadata
+
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty metadata store: a SQLite file, or the session's PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'modelyard.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    if url is None:
+        pytest.skip(f"set {PG_ENV} to run the store tests on PostgreSQL")
+    _truncate(url)
+    yield url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    """Settings for a project in ``tmp_path`` on the parametrized store."""
+    from modelyard.settings import Settings
+
+    return Settings.load(
+        project_root=str(tmp_path),
+        database_url=database_url,
+        artifact_url=str(tmp_path / "artifacts"),
+        flush_interval=0.2,
+    )
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings on a SQLite file only, for tests about the embedded default."""
+    from modelyard.settings import Settings
+
+    return Settings.load(project_root=str(tmp_path), flush_interval=0.2)
+
+
+@pytest.fixture
+def client(settings):  # type: ignore[no-untyped-def]
+    """A TrackingClient on the parametrized store (closed after the test)."""
+    from modelyard.tracking.client import TrackingClient
+
+    c = TrackingClient(settings)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def yard(settings):  # type: ignore[no-untyped-def]
+    """The module-level SDK pointed at the parametrized store; active runs ended after."""
+    import modelyard
+    from modelyard.tracking import fluent
+
+    modelyard.configure(settings)
+    yield modelyard
+    while fluent.active_run() is not None:
+        modelyard.end_run()
+    fluent._experiment = None
+    modelyard.configure(settings)  # closes the client and its connections
