@@ -1,0 +1,1 @@
+"""The command line: ``modelyard <resource> <verb>``, a thin shell over the SDK."""

@@ -1,0 +1,86 @@
+"""``modelyard quickstart``: train and track a few models here, then show what to run next."""
+
+from __future__ import annotations
+
+import click
+
+from modelyard.cli.output import echo_json, fmt_value, json_option, print_table
+
+__all__ = ["quickstart"]
+
+
+@click.command()
+@json_option
+@click.pass_context
+def quickstart(ctx: click.Context, as_json: bool) -> None:
+    """Train four scikit-learn models on a bundled dataset, tracked in .modelyard/."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from modelyard.cli.main import settings_from
+    from modelyard.quickstart import run_quickstart
+    from modelyard.tracking.client import TrackingClient
+
+    settings = settings_from(ctx)
+    console = Console(stderr=as_json)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]training[/bold] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=4)
+        seen: list[str] = []
+
+        def step(name: str) -> None:
+            if seen:
+                bar.advance(task)
+            seen.append(name)
+            bar.update(task, description=name)
+
+        result = run_quickstart(settings, progress=step)
+        bar.advance(task)
+    runs = TrackingClient(settings).search_runs(
+        result.experiment, order_by=["metrics.roc_auc desc"]
+    )
+    if as_json:
+        echo_json(
+            {
+                "experiment": result.experiment,
+                "best_run_id": result.best_run_id,
+                "runs": [
+                    {"run_id": r.run_id, "name": r.name, "params": r.params, "metrics": r.metrics}
+                    for r in runs
+                ],
+            }
+        )
+        return
+    keys = ["roc_auc", "accuracy", "f1", "log_loss", "fit_seconds"]
+    print_table(
+        ["run", "name", "model", *keys],
+        [
+            [
+                r.run_id[:8],
+                r.name,
+                r.params.get("model", ""),
+                *[fmt_value(r.metrics.get(k)) for k in keys],
+            ]
+            for r in runs
+        ],
+        title=f"Experiment '{result.experiment}' — best first",
+    )
+    best = result.best_run_id
+    console.print(
+        f"\nBest: [bold]{result.best_name}[/bold] (roc_auc {result.best_auc:.4f}), "
+        f"stored in {result.database_url}\n"
+        "\n[bold]Next[/bold]\n"
+        f"  modelyard runs show {best[:8]}        everything the best run recorded\n"
+        f"  modelyard runs compare {runs[0].run_id[:8]} {runs[-1].run_id[:8]}"
+        "   what differs between the best and the worst\n"
+        '  modelyard runs list -e quickstart --filter "metrics.roc_auc > 0.99"\n'
+        '  python -c "import modelyard as yard; '
+        "print(yard.search_runs('quickstart').to_pandas())\""
+    )

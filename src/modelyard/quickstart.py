@@ -1,0 +1,124 @@
+"""The quickstart: train and track a few scikit-learn models, then say what to run next.
+
+Uses the breast-cancer dataset that scikit-learn ships (no download). Each model is a run in
+the experiment ``quickstart`` with its params, the train and test data (digest, schema,
+profile), a learning curve, test metrics and a few artifacts. Later stages of Modelyard extend
+this file: registry, pipelines, serving, monitoring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.settings import Settings
+
+__all__ = ["EXPERIMENT", "QuickstartResult", "run_quickstart"]
+
+EXPERIMENT = "quickstart"
+
+
+@dataclass(frozen=True)
+class QuickstartResult:
+    experiment: str
+    run_ids: tuple[str, ...]
+    best_run_id: str
+    best_name: str
+    best_auc: float
+    database_url: str
+
+
+def _candidates() -> list[tuple[str, dict[str, Any], Callable[..., Any]]]:
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def logreg(C: float) -> Any:
+        return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000))
+
+    return [
+        ("logreg-C0.1", {"model": "logistic_regression", "C": 0.1}, lambda: logreg(0.1)),
+        ("logreg-C1", {"model": "logistic_regression", "C": 1.0}, lambda: logreg(1.0)),
+        (
+            "forest-depth6",
+            {"model": "random_forest", "n_estimators": 150, "max_depth": 6},
+            lambda: RandomForestClassifier(n_estimators=150, max_depth=6, random_state=0),
+        ),
+        (
+            "boosting-lr0.1",
+            {"model": "gradient_boosting", "n_estimators": 120, "learning_rate": 0.1},
+            lambda: GradientBoostingClassifier(n_estimators=120, learning_rate=0.1, random_state=0),
+        ),
+    ]
+
+
+def run_quickstart(
+    settings: Settings | None = None, progress: Callable[[str], None] | None = None
+) -> QuickstartResult:
+    """Train and track the quickstart models; returns which one won."""
+    import numpy as np
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+    from sklearn.model_selection import train_test_split
+
+    from modelyard.tracking.client import TrackingClient
+
+    client = TrackingClient(settings or Settings.load())
+    data = load_breast_cancer(as_frame=True)
+    frame = data.frame
+    train, test = train_test_split(frame, test_size=0.25, random_state=42, stratify=frame["target"])
+    features = [c for c in frame.columns if c != "target"]
+    run_ids = []
+    for name, params, build in _candidates():
+        if progress:
+            progress(name)
+        run_id = client.create_run(EXPERIMENT, name=name, tags={"source": "modelyard quickstart"})
+        try:
+            client.log_params(run_id, params)
+            client.log_dataset(run_id, train, name="breast_cancer_train", context="training")
+            client.log_dataset(run_id, test, name="breast_cancer_test", context="evaluation")
+            model = build()
+            started = time.perf_counter()
+            model.fit(train[features], train["target"])
+            fit_seconds = time.perf_counter() - started
+            if hasattr(model, "staged_predict_proba"):
+                for step, proba in enumerate(model.staged_predict_proba(test[features])):
+                    client.log_metric(
+                        run_id, "test_log_loss", log_loss(test["target"], proba), step
+                    )
+            proba = model.predict_proba(test[features])[:, 1]
+            predicted = (proba >= 0.5).astype(int)
+            metrics = {
+                "accuracy": accuracy_score(test["target"], predicted),
+                "f1": f1_score(test["target"], predicted),
+                "roc_auc": roc_auc_score(test["target"], proba),
+                "log_loss": log_loss(test["target"], proba),
+                "fit_seconds": fit_seconds,
+            }
+            client.log_metrics(run_id, metrics)
+            matrix = confusion_matrix(test["target"], predicted)
+            client.log_dict(
+                run_id,
+                {"labels": ["malignant", "benign"], "matrix": np.asarray(matrix).tolist()},
+                "confusion_matrix.json",
+            )
+            scores = test[["target"]].assign(score=proba, predicted=predicted)
+            client.log_text(run_id, scores.to_csv(index=False), "predictions/test_scores.csv")
+            client.end_run(run_id)
+        except BaseException as exc:
+            client.end_run(run_id, "FAILED" if isinstance(exc, Exception) else "KILLED", str(exc))
+            raise
+        run_ids.append(run_id)
+    best = client.search_runs(EXPERIMENT, order_by=["metrics.roc_auc desc"], max_results=1)[0]
+    client.close()
+    return QuickstartResult(
+        experiment=EXPERIMENT,
+        run_ids=tuple(run_ids),
+        best_run_id=best.run_id,
+        best_name=best.name,
+        best_auc=best.metrics["roc_auc"],
+        database_url=client.config.database_url,
+    )

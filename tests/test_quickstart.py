@@ -1,0 +1,37 @@
+"""`modelyard quickstart` in an empty folder trains, tracks and compares models."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from modelyard.cli.main import cli
+
+
+def test_quickstart_in_an_empty_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["quickstart"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "best first" in result.output and "modelyard runs show" in result.output
+    assert (tmp_path / ".modelyard" / "modelyard.db").exists()
+
+    listed = CliRunner().invoke(cli, ["runs", "list", "-e", "quickstart", "--json"])
+    runs = json.loads(listed.output)["runs"]
+    assert len(runs) == 4
+    assert {r["status"] for r in runs} == {"FINISHED"}
+    for run in runs:
+        assert run["metrics"]["roc_auc"] > 0.9
+        names = {i["name"] for i in run["inputs"]}
+        assert names == {"breast_cancer_train", "breast_cancer_test"}
+        assert run["environment_digest"]
+    # every run read the same training bytes
+    assert len({i["digest"] for r in runs for i in r["inputs"] if i["context"] == "training"}) == 1
+    boosted = next(r for r in runs if r["params"]["model"] == "gradient_boosting")
+    shown = json.loads(
+        CliRunner().invoke(cli, ["runs", "show", boosted["run_id"], "--json"]).output
+    )
+    assert {a["path"] for a in shown["artifacts"]} >= {
+        "confusion_matrix.json",
+        "predictions/test_scores.csv",
+    }
