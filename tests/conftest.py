@@ -8,7 +8,6 @@ server (always in CI). Tables are emptied between PostgreSQL tests.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,23 +35,12 @@ def postgres_url() -> Iterator[str | None]:
     if not admin_url:
         yield None
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
+    from modelyard.store.database import Database
+    from modelyard.testing.databases import temporary_postgres_database
 
-    name = f"modelyard_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        from modelyard.store.database import Database
-
+    with temporary_postgres_database(admin_url) as url:
         Database.open(url).dispose()
         yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _truncate(url: str) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 
 from modelyard.errors import InvalidArgument, StoreError
 from modelyard.store import tables
@@ -34,33 +33,26 @@ from modelyard.store.search import (
     run_search_ids,
     search_query,
 )
+from modelyard.testing.databases import temporary_postgres_database
 
 # -- database fixtures --------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this session, dropped at the end."""
+def search_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of its own: these tests create and drop the tables directly."""
     url = os.environ.get("MODELYARD_TEST_DATABASE_URL")
     if not url:
-        pytest.skip("MODELYARD_TEST_DATABASE_URL is not set")
-    name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        pytest.skip("set MODELYARD_TEST_DATABASE_URL to run the search tests on PostgreSQL")
+    with temporary_postgres_database(url, prefix="modelyard_search") as database_url:
+        yield database_url
 
 
 def _open(kind: str, request: pytest.FixtureRequest, folder: Path) -> sa.Engine:
     if kind == "sqlite":
         engine = sa.create_engine(f"sqlite:///{folder / 'store.db'}")
     else:
-        engine = sa.create_engine(request.getfixturevalue("postgres_url"))
+        engine = sa.create_engine(request.getfixturevalue("search_postgres_url"))
     tables.metadata.drop_all(engine)
     tables.metadata.create_all(engine)
     return engine

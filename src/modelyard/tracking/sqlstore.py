@@ -457,10 +457,8 @@ class SqlTrackingStore:
         a = t.artifacts.c
         query = select(a.path, a.digest, a.size, a.created_at).where(a.run_id == run_id)
         if prefix:
-            escaped = (
-                prefix.rstrip("/").replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            )
-            query = query.where(or_(a.path == prefix, a.path.like(escaped + "/%", escape="\\")))
+            folder = _like_prefix(prefix.rstrip("/") + "/")
+            query = query.where(or_(a.path == prefix, a.path.like(folder, escape="\\")))
         with self.db.read() as conn:
             self._require_run(conn, run_id)
             rows = conn.execute(query.order_by(a.path)).all()
@@ -497,12 +495,11 @@ class SqlTrackingStore:
 
     def find_runs(self, prefix: str) -> list[str]:
         """Run ids starting with ``prefix`` (so people can type the first few characters)."""
-        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         with self.db.read() as conn:
             return list(
                 conn.execute(
                     select(t.runs.c.run_id)
-                    .where(t.runs.c.run_id.like(escaped + "%", escape="\\"))
+                    .where(t.runs.c.run_id.like(_like_prefix(prefix), escape="\\"))
                     .limit(5)
                 ).scalars()
             )
@@ -602,6 +599,11 @@ class SqlTrackingStore:
             conn.execute(
                 update(t.runs).where(t.runs.c.run_id == run_id).values(lifecycle_stage="deleted")
             )
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching strings that start with ``prefix``."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[list[str]]:
