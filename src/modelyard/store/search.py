@@ -181,10 +181,27 @@ def _key_condition(clause: Clause) -> ColumnElement[bool]:
     if clause.op in _NULL:
         found = sa.select(table.c.run_id).where(*where).correlate(runs).exists()
         return found if clause.op == "IS NOT NULL" else ~found
+    # A comparison is an uncorrelated ``run_id IN (...)``: the database evaluates it once from
+    # the (key, value) / (key, run_id) indexes instead of probing once per run of the experiment.
+    return runs.c.run_id.in_(_matching_runs(clause))
+
+
+def _matching_runs(clause: Clause) -> Select[Any]:
+    """``SELECT run_id`` of the runs whose metric, param or tag satisfies a comparison."""
+    table = {"metric": latest_metrics, "param": params, "tag": tags}[clause.kind]
+    where = [table.c.key == clause.key]
     if clause.kind == "metric":
         where += [latest_metrics.c.is_nan.is_(False), latest_metrics.c.value.is_not(None)]
     where.append(_compare(table.c.value, clause.op, clause.value))
-    return sa.select(table.c.run_id).where(*where).correlate(runs).exists()
+    return sa.select(table.c.run_id).where(*where)
+
+
+def _driver(clauses: list[Clause]) -> Clause | None:
+    """A metric comparison the query can start from (its (key, value) index is selective)."""
+    for clause in clauses:
+        if clause.kind == "metric" and clause.op in ("=", "<", "<=", ">", ">="):
+            return clause
+    return None
 
 
 def _dataset_conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
@@ -226,13 +243,15 @@ def _conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
     return out
 
 
-def _ordering(keys: list[OrderKey]) -> tuple[sa.FromClause, list[ColumnElement[Any]]]:
-    """The FROM clause (runs plus one outer join per metric/param/tag key) and ORDER BY terms.
+def _ordering(
+    keys: list[OrderKey], base: sa.FromClause
+) -> tuple[sa.FromClause, list[ColumnElement[Any]]]:
+    """The FROM clause (``base`` plus one outer join per metric/param/tag key) and ORDER BY.
 
     Runs without the key, or with a NaN metric, sort last in either direction; start_time desc
     then run_id always break ties so pages never overlap.
     """
-    source: sa.FromClause = runs
+    source = base
     terms: list[ColumnElement[Any]] = []
     for i, key in enumerate(keys):
         missing: ColumnElement[bool] | None
@@ -338,10 +357,19 @@ def search_query(
     _check_max_results(max_results)
     offset = _page_offset(page_token)
     ids = _experiment_list(experiment_ids)
-    where = [runs.c.experiment_id.in_(ids), *_conditions(parse_filter(filter))]
+    clauses = parse_filter(filter)
+    # Start from the runs one metric comparison selects (an index range scan) rather than from
+    # every run of the experiments; the other conditions then probe only those runs.
+    base: sa.FromClause = runs
+    driver = _driver(clauses)
+    if driver is not None:
+        matched = _matching_runs(driver).subquery("filter_0")
+        base = matched.join(runs, runs.c.run_id == matched.c.run_id)
+        clauses = [c for c in clauses if c is not driver]
+    where = [runs.c.experiment_id.in_(ids), *_conditions(clauses)]
     if not include_deleted:
         where.append(runs.c.lifecycle_stage == "active")
-    source, terms = _ordering(parse_order_by(order_by))
+    source, terms = _ordering(parse_order_by(order_by), base)
     query = (
         sa.select(runs.c.run_id)
         .select_from(source)

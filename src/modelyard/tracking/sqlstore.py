@@ -9,12 +9,25 @@ per run.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from modelyard.store import tables as t
@@ -32,6 +45,8 @@ from modelyard.tracking.entities import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy import Dialect
+
     from modelyard.data import DatasetInfo
     from modelyard.tracking.environment import EnvironmentInfo
 
@@ -74,11 +89,17 @@ class SqlTrackingStore:
                     f"experiment {name!r} already exists",
                     hint="use set_experiment(name) to reuse it",
                 )
-            row = conn.execute(
-                insert(t.experiments)
-                .values(name=name, description=description, created_at=ts, updated_at=ts)
-                .returning(*t.experiments.c)
-            ).one()
+            try:
+                row = conn.execute(
+                    insert(t.experiments)
+                    .values(name=name, description=description, created_at=ts, updated_at=ts)
+                    .returning(*t.experiments.c)
+                ).one()
+            except IntegrityError as exc:  # another process created it between check and insert
+                raise AlreadyExists(
+                    f"experiment {name!r} already exists",
+                    hint="use set_experiment(name) to reuse it",
+                ) from exc
         return Experiment(**row._asdict())
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -527,48 +548,47 @@ class SqlTrackingStore:
         return RunList(runs, next_page_token=token)
 
     def _hydrate(self, conn: Connection, run_ids: list[str], *, full: bool) -> list[Run]:
+        """Load runs by id with their params, latest metrics, tags and datasets.
+
+        Search returns up to hundreds of runs with thousands of child rows; these five
+        statements run on the driver's cursor of the same connection and transaction, which
+        reads rows about twice as fast as compiled SQLAlchemy statements. The SQL is built
+        once per dialect from the table names and only ever binds values.
+        """
         if not run_ids:
             return []
+        sql = _hydrate_sql(conn.dialect, full)
         by_id: dict[str, dict[str, Any]] = {}
-        r = t.runs.c
-        columns = [c for c in t.runs.c if full or c.name != "code"]
-        for chunk in _chunks(run_ids, 500):
-            for row in conn.execute(select(*columns).where(r.run_id.in_(chunk))):
-                data = row._asdict()
-                data.update(params={}, metrics={}, tags={}, inputs=[])
-                by_id[data["run_id"]] = data
-            for run_id, key, value in conn.execute(
-                select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id.in_(chunk)
-                )
-            ):
-                by_id[run_id]["params"][key] = value
-            lm = t.latest_metrics.c
-            for run_id, key, value, is_nan in conn.execute(
-                select(lm.run_id, lm.key, lm.value, lm.is_nan).where(lm.run_id.in_(chunk))
-            ):
-                by_id[run_id]["metrics"][key] = math.nan if is_nan else float(value)
-            for run_id, key, value in conn.execute(
-                select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(
-                    t.tags.c.run_id.in_(chunk)
-                )
-            ):
-                by_id[run_id]["tags"][key] = value
-            rd, ds = t.run_datasets.c, t.datasets.c
-            dataset_columns = [rd.run_id, rd.name, rd.dataset_digest, rd.direction, rd.context]
-            dataset_columns += [ds.kind, ds.rows, ds.columns, ds.size_bytes, rd.source, ds.note]
-            if full:
-                dataset_columns += [ds.schema, ds.profile]
-            for row in conn.execute(
-                select(*dataset_columns)
-                .join(t.datasets, ds.digest == rd.dataset_digest)
-                .where(rd.run_id.in_(chunk))
-                .order_by(rd.id)
-            ):
-                data = row._asdict()
-                run_id = data.pop("run_id")
-                data["digest"] = data.pop("dataset_digest")
-                by_id[run_id]["inputs"].append(DatasetInput(**data))
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for chunk in _chunks(run_ids, 500):
+                ids = tuple(chunk)
+                marks = ", ".join([sql.mark] * len(ids))
+                cursor.execute(sql.runs.format(marks), ids)
+                for row in cursor.fetchall():
+                    data = dict(zip(sql.run_columns, row, strict=True))
+                    if full:
+                        data["code"] = _json(data["code"])
+                    data.update(params={}, metrics={}, tags={}, inputs=[])
+                    by_id[row[0]] = data
+                cursor.execute(sql.params.format(marks), ids)
+                for run_id, key, value in cursor.fetchall():
+                    by_id[run_id]["params"][key] = value
+                cursor.execute(sql.metrics.format(marks), ids)
+                for run_id, key, value, is_nan in cursor.fetchall():
+                    by_id[run_id]["metrics"][key] = math.nan if is_nan else float(value)
+                cursor.execute(sql.tags.format(marks), ids)
+                for run_id, key, value in cursor.fetchall():
+                    by_id[run_id]["tags"][key] = value
+                cursor.execute(sql.datasets.format(marks), ids)
+                for row in cursor.fetchall():
+                    data = dict(zip(sql.dataset_fields, row, strict=True))
+                    if full:
+                        data["schema"] = _json(data["schema"])
+                        data["profile"] = _json(data["profile"])
+                    by_id[data.pop("run_id")]["inputs"].append(DatasetInput(**data))
+        finally:
+            cursor.close()
         if full:
             digests = {d["environment_digest"] for d in by_id.values() if d["environment_digest"]}
             envs = {}
@@ -599,6 +619,68 @@ class SqlTrackingStore:
             conn.execute(
                 update(t.runs).where(t.runs.c.run_id == run_id).values(lifecycle_stage="deleted")
             )
+
+
+@dataclass(frozen=True)
+class _HydrateSql:
+    """SQL text of the hydration statements for one dialect; ``{}`` takes the placeholders."""
+
+    mark: str
+    run_columns: tuple[str, ...]
+    runs: str
+    params: str
+    metrics: str
+    tags: str
+    datasets: str
+    dataset_fields: tuple[str, ...]
+
+
+@functools.cache
+def _hydrate_sql(dialect: Dialect, full: bool) -> _HydrateSql:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+
+    def select_by_run(table: str, columns: Sequence[str]) -> str:
+        names = ", ".join(quote(c) for c in columns)
+        return f"SELECT {names} FROM {quote(table)} WHERE {quote('run_id')} IN ({{}})"
+
+    run_columns = tuple(c.name for c in t.runs.c if full or c.name != "code")
+    dataset_columns = [
+        ("rd", "run_id", "run_id"),
+        ("rd", "name", "name"),
+        ("rd", "dataset_digest", "digest"),
+        ("rd", "direction", "direction"),
+        ("rd", "context", "context"),
+        ("ds", "kind", "kind"),
+        ("ds", "rows", "rows"),
+        ("ds", "columns", "columns"),
+        ("ds", "size_bytes", "size_bytes"),
+        ("rd", "source", "source"),
+        ("ds", "note", "note"),
+    ]
+    if full:
+        dataset_columns += [("ds", "schema", "schema"), ("ds", "profile", "profile")]
+    names = ", ".join(f"{alias}.{quote(column)}" for alias, column, _ in dataset_columns)
+    datasets = (
+        f"SELECT {names} FROM {quote('run_datasets')} rd JOIN {quote('datasets')} ds "
+        f"ON ds.{quote('digest')} = rd.{quote('dataset_digest')} "
+        f"WHERE rd.{quote('run_id')} IN ({{}}) ORDER BY rd.{quote('id')}"
+    )
+    return _HydrateSql(
+        mark=mark,
+        run_columns=run_columns,
+        runs=select_by_run("runs", run_columns),
+        params=select_by_run("params", ("run_id", "key", "value")),
+        metrics=select_by_run("latest_metrics", ("run_id", "key", "value", "is_nan")),
+        tags=select_by_run("tags", ("run_id", "key", "value")),
+        datasets=datasets,
+        dataset_fields=tuple(field for _, _, field in dataset_columns),
+    )
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read through the driver: text on SQLite, already decoded on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _like_prefix(prefix: str) -> str:
