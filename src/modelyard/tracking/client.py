@@ -26,9 +26,9 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from modelyard.errors import AlreadyExists, InvalidArgument, NotFound
+from modelyard.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound
 from modelyard.settings import Settings
 from modelyard.tracking import validation as v
 from modelyard.tracking.entities import FINISHED, Artifact, Experiment, Metric, Run, RunList
@@ -80,7 +80,12 @@ class TrackingClient:
     def store(self) -> SqlTrackingStore:
         if self._store is None:
             with self._lock:
-                if self._store is None:
+                if self._store is None and self.config.tracking_uri:
+                    from modelyard.tracking.remote import RemoteTrackingStore
+
+                    # Same methods, same results, same errors: over HTTP to modelyard server.
+                    self._store = cast("SqlTrackingStore", RemoteTrackingStore(self.config))
+                elif self._store is None:
                     from modelyard.store.database import Database
                     from modelyard.tracking.sqlstore import SqlTrackingStore
 
@@ -92,7 +97,11 @@ class TrackingClient:
 
     @property
     def artifacts(self) -> ArtifactStore:
-        if self._artifacts is None:
+        if self._artifacts is None and self.config.tracking_uri:
+            from modelyard.tracking.remote import RemoteArtifactStore
+
+            self._artifacts = cast("ArtifactStore", RemoteArtifactStore(self.config))
+        elif self._artifacts is None:
             from modelyard.artifacts import open_artifact_store
 
             self._artifacts = open_artifact_store(self.config.artifact_url)
@@ -185,9 +194,8 @@ class TrackingClient:
         )
         run_id = uuid.uuid4().hex
         name = v.validate_name(name, "run") if name is not None else run_name(run_id)
-        clean_tags = {
-            v.validate_key(k, "tag"): v.tag_value(k, val) for k, val in (tags or {}).items()
-        }
+        all_tags = {**_setting_tags(self.config.run_tags), **(tags or {})}
+        clean_tags = {v.validate_key(k, "tag"): v.tag_value(k, val) for k, val in all_tags.items()}
         code, diff = self._capture_code()
         environment = None
         if self.config.capture_environment:
@@ -423,6 +431,22 @@ class TrackingClient:
             rel = artifact.path[len(base) + 1 :] if base else artifact.path
             self.artifacts.get_file(artifact.digest, dest_root / rel)
         return dest_root
+
+
+def _setting_tags(text: str) -> dict[str, Any]:
+    """The tags of the ``run_tags`` setting: a JSON object, or nothing when empty."""
+    if not text.strip():
+        return {}
+    try:
+        tags = json.loads(text)
+    except ValueError:
+        tags = None
+    if not isinstance(tags, dict):
+        raise ConfigError(
+            f"setting run_tags (MODELYARD_RUN_TAGS) must be a JSON object, got {text[:80]!r}",
+            hint='e.g. MODELYARD_RUN_TAGS=\'{"team": "risk"}\'',
+        )
+    return tags
 
 
 def _json_default(obj: Any) -> Any:
