@@ -104,6 +104,12 @@ class Settings:
     busy_timeout: float = _setting(
         30.0, "Seconds a SQLite writer waits for another process's write lock before failing."
     )
+    run_tags: str = _setting(
+        "",
+        "Tags set on every run this process starts, as a JSON object such as "
+        '\'{"team": "risk"}\' (tags passed to start_run win). `modelyard reproduce` uses it '
+        "to find the rerun.",
+    )
     _sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

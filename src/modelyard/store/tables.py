@@ -23,6 +23,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -43,9 +44,15 @@ __all__ = [
     "metadata",
     "metric_batches",
     "metrics",
+    "model_aliases",
+    "model_versions",
     "params",
+    "pipeline_runs",
+    "registered_models",
     "run_datasets",
     "runs",
+    "step_cache",
+    "step_runs",
     "tags",
 ]
 
@@ -217,4 +224,112 @@ events = Table(
     Column("payload", JSON, nullable=True),
     Index(None, "subject_type", "subject_id", "time"),
     Index(None, "kind", "time"),
+)
+
+# -- the model registry (revision 0003) --------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("description", Text, nullable=True),
+    Column("tags", JSON, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False, server_default=""),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column(
+        "name",
+        String(256),
+        ForeignKey("registered_models.name", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id"), nullable=False),
+    Column("artifact_path", String(1024), nullable=False),
+    Column("model_digest", String(64), nullable=True),
+    Column("flavor", String(64), nullable=True),
+    Column("signature", JSON, nullable=True),
+    Column("metrics", JSON, nullable=True),
+    Column("params", JSON, nullable=True),
+    Column("status", String(16), nullable=False, server_default="ready"),
+    Column("status_message", Text, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("reproduce", JSON, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False, server_default=""),
+    Index(None, "run_id"),
+    Index(None, "model_digest"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("alias", String(256), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(256), nullable=False, server_default=""),
+    ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+    Index(None, "name", "version"),
+)
+
+# -- pipelines (revision 0004) -----------------------------------------------------------------
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("pipeline", String(256), nullable=False),
+    Column("source", Text, nullable=True),
+    Column("params", JSON, nullable=False),
+    Column("graph", JSON, nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("resumed_from", String(32), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "pipeline", "created_at"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "pipeline_run_id",
+        String(32),
+        ForeignKey("runs.run_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step", String(256), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("components", JSON, nullable=True),
+    Column("cached_from", String(32), nullable=True),
+    Column("outputs", JSON, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("pipeline_run_id", "step"),
+    Index(None, "step", "created_at"),
+    Index(None, "cache_key"),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("step", String(256), nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("outputs", JSON, nullable=False),
+    Column("reads", JSON, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Index(None, "run_id"),
 )
