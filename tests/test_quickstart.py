@@ -35,3 +35,24 @@ def test_quickstart_in_an_empty_folder(tmp_path, monkeypatch):
         "confusion_matrix.json",
         "predictions/test_scores.csv",
     }
+
+
+def test_quickstart_registers_the_best_model_as_champion(tmp_path, monkeypatch):
+    import modelyard as yard
+    from modelyard.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["quickstart", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[result.output.index("{") :])
+    assert data["model_uri"] == "models:/breast-cancer@champion"
+    client = yard.TrackingClient(Settings.load(project_root=str(tmp_path)))
+    version = yard.get_model_version_by_alias("breast-cancer", "champion", client=client)
+    assert version.run_id == data["best_run_id"] and version.status == "ready"
+    predictor = yard.load_model("models:/breast-cancer@champion", client=client)
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    predicted = predictor.predict(frame.drop(columns="target").head(50))
+    assert (predicted == frame["target"].head(50).to_numpy()).mean() > 0.9
+    client.close()

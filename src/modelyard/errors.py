@@ -15,19 +15,23 @@ clean paragraph, and the HTTP client re-raises the class named by ``code``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
     "AlreadyExists",
     "BackendError",
     "ConfigError",
+    "Forbidden",
     "IntegrityError",
     "InvalidArgument",
     "InvalidState",
     "ModelyardError",
     "NotFound",
     "SchemaOutdated",
+    "SignatureError",
     "StoreError",
+    "Unauthorized",
     "UserError",
     "error_class",
 ]
@@ -68,6 +72,18 @@ class UserError(ModelyardError):
     status = 400
 
 
+class Unauthorized(UserError):
+    """No valid token was given to a server that requires one."""
+
+    status = 401
+
+
+class Forbidden(UserError):
+    """The token is valid but may not do this (a read-only token tried to write)."""
+
+    status = 403
+
+
 class NotFound(UserError, LookupError):
     """The named object does not exist."""
 
@@ -84,6 +100,24 @@ class InvalidArgument(UserError, ValueError):
     """An argument has the wrong type, format or value."""
 
     status = 400
+
+
+class SignatureError(InvalidArgument):
+    """Input does not match a model's signature; ``problems`` lists every mismatch."""
+
+    status = 422
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, problems: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.problems = list(problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one error shape, with ``error.problems`` listing each mismatch."""
+        body = super().to_dict()
+        body["error"]["problems"] = list(self.problems)
+        return body
 
 
 class InvalidState(UserError):

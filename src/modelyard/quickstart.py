@@ -2,8 +2,9 @@
 
 Uses the breast-cancer dataset that scikit-learn ships (no download). Each model is a run in
 the experiment ``quickstart`` with its params, the train and test data (digest, schema,
-profile), a learning curve, test metrics and a few artifacts. Later stages of Modelyard extend
-this file: registry, pipelines, serving, monitoring.
+profile), a learning curve, test metrics, a few artifacts and the model itself (with its
+signature). The best model is registered as ``breast-cancer`` and the alias ``champion`` points
+at it. Later stages of Modelyard extend this file: pipelines, serving, monitoring.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any
 
 from modelyard.settings import Settings
 
-__all__ = ["EXPERIMENT", "QuickstartResult", "run_quickstart"]
+__all__ = ["EXPERIMENT", "MODEL_NAME", "QuickstartResult", "run_quickstart"]
 
 EXPERIMENT = "quickstart"
+MODEL_NAME = "breast-cancer"
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class QuickstartResult:
     best_name: str
     best_auc: float
     database_url: str
+    model_uri: str
+    model_version: int
 
 
 def _candidates() -> list[tuple[str, dict[str, Any], Callable[..., Any]]]:
@@ -64,6 +68,8 @@ def run_quickstart(
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
+    from modelyard.models import log_model
+    from modelyard.registry import register_model, set_alias
     from modelyard.tracking.client import TrackingClient
 
     client = TrackingClient(settings or Settings.load())
@@ -105,6 +111,9 @@ def run_quickstart(
                 {"labels": ["malignant", "benign"], "matrix": np.asarray(matrix).tolist()},
                 "confusion_matrix.json",
             )
+            log_model(
+                model, "model", input_example=test[features].head(5), run_id=run_id, client=client
+            )
             scores = test[["target"]].assign(score=proba, predicted=predicted)
             client.log_text(run_id, scores.to_csv(index=False), "predictions/test_scores.csv")
             client.end_run(run_id)
@@ -113,6 +122,8 @@ def run_quickstart(
             raise
         run_ids.append(run_id)
     best = client.search_runs(EXPERIMENT, order_by=["metrics.roc_auc desc"], max_results=1)[0]
+    version = register_model(f"runs:/{best.run_id}/model", MODEL_NAME, client=client)
+    set_alias(MODEL_NAME, "champion", version.version, client=client)
     client.close()
     return QuickstartResult(
         experiment=EXPERIMENT,
@@ -121,4 +132,6 @@ def run_quickstart(
         best_name=best.name,
         best_auc=best.metrics["roc_auc"],
         database_url=client.config.database_url,
+        model_uri=f"models:/{MODEL_NAME}@champion",
+        model_version=version.version,
     )

@@ -95,13 +95,25 @@ def settings_from(ctx: click.Context) -> Any:
 
 
 def _register() -> None:
-    from modelyard.cli import config, db, experiments, quickstart, runs
+    from modelyard.cli import (
+        config,
+        db,
+        experiments,
+        models,
+        quickstart,
+        reproduce,
+        runs,
+        server,
+    )
 
     cli.add_command(quickstart.quickstart)
     cli.add_command(experiments.experiments)
     cli.add_command(runs.runs)
+    cli.add_command(models.models)
+    cli.add_command(reproduce.reproduce)
     cli.add_command(db.db)
     cli.add_command(config.config)
+    cli.add_command(server.server)
 
 
 _register()

@@ -51,6 +51,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
             {
                 "experiment": result.experiment,
                 "best_run_id": result.best_run_id,
+                "model_uri": result.model_uri,
+                "model_version": result.model_version,
                 "runs": [
                     {"run_id": r.run_id, "name": r.name, "params": r.params, "metrics": r.metrics}
                     for r in runs
@@ -76,11 +78,16 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     console.print(
         f"\nBest: [bold]{result.best_name}[/bold] (roc_auc {result.best_auc:.4f}), "
         f"stored in {result.database_url}\n"
+        f"Registered as {result.model_uri} (version {result.model_version})\n"
         "\n[bold]Next[/bold]\n"
         f"  modelyard runs show {best[:8]}        everything the best run recorded\n"
         f"  modelyard runs compare {runs[0].run_id[:8]} {runs[-1].run_id[:8]}"
         "   what differs between the best and the worst\n"
         '  modelyard runs list -e quickstart --filter "metrics.roc_auc > 0.99"\n'
+        f"  modelyard models show {result.model_uri.split('/')[1].split('@')[0]}"
+        "        the registered model, its versions and aliases\n"
+        f"  modelyard models lineage {result.model_uri}   data, code and run behind it\n"
+        "  modelyard server              the web UI at http://127.0.0.1:5050\n"
         '  python -c "import modelyard as yard; '
         "print(yard.search_runs('quickstart').to_pandas())\""
     )

@@ -186,14 +186,16 @@ def _key_condition(clause: Clause) -> ColumnElement[bool]:
     return runs.c.run_id.in_(_matching_runs(clause))
 
 
-def _matching_runs(clause: Clause) -> Select[Any]:
-    """``SELECT run_id`` of the runs whose metric, param or tag satisfies a comparison."""
+def _matching_runs(clause: Clause, *, with_value: bool = False) -> Select[Any]:
+    """``SELECT run_id`` (and the value) of the runs whose metric, param or tag satisfies a
+    comparison."""
     table = {"metric": latest_metrics, "param": params, "tag": tags}[clause.kind]
     where = [table.c.key == clause.key]
     if clause.kind == "metric":
         where += [latest_metrics.c.is_nan.is_(False), latest_metrics.c.value.is_not(None)]
     where.append(_compare(table.c.value, clause.op, clause.value))
-    return sa.select(table.c.run_id).where(*where)
+    columns = [table.c.run_id, table.c.value] if with_value else [table.c.run_id]
+    return sa.select(*columns).where(*where)
 
 
 def _driver(clauses: list[Clause]) -> Clause | None:
@@ -244,7 +246,7 @@ def _conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
 
 
 def _ordering(
-    keys: list[OrderKey], base: sa.FromClause
+    keys: list[OrderKey], base: sa.FromClause, driver: tuple[str, sa.Subquery] | None = None
 ) -> tuple[sa.FromClause, list[ColumnElement[Any]]]:
     """The FROM clause (``base`` plus one outer join per metric/param/tag key) and ORDER BY.
 
@@ -255,12 +257,16 @@ def _ordering(
     terms: list[ColumnElement[Any]] = []
     for i, key in enumerate(keys):
         missing: ColumnElement[bool] | None
-        if key.kind in ("metric", "param", "tag"):
+        if driver is not None and key.kind == "metric" and key.key == driver[0]:
+            # The query starts from this metric's matches: every run has a value, none NaN.
+            column: ColumnElement[Any] = driver[1].c.value
+            missing = None
+        elif key.kind in ("metric", "param", "tag"):
             table = {"metric": latest_metrics, "param": params, "tag": tags}[key.kind]
             joined = table.alias(f"order_{i}")
             on = sa.and_(joined.c.run_id == runs.c.run_id, joined.c.key == key.key)
             source = source.outerjoin(joined, on)
-            column: ColumnElement[Any] = joined.c.value
+            column = joined.c.value
             missing = column.is_(None)
             if key.kind == "metric":
                 # NaN (a NULL value on SQLite, a real NaN on PostgreSQL) ties with missing
@@ -362,14 +368,16 @@ def search_query(
     # every run of the experiments; the other conditions then probe only those runs.
     base: sa.FromClause = runs
     driver = _driver(clauses)
+    driven: tuple[str, sa.Subquery] | None = None
     if driver is not None:
-        matched = _matching_runs(driver).subquery("filter_0")
+        matched = _matching_runs(driver, with_value=True).subquery("filter_0")
         base = matched.join(runs, runs.c.run_id == matched.c.run_id)
         clauses = [c for c in clauses if c is not driver]
+        driven = (driver.key, matched)
     where = [runs.c.experiment_id.in_(ids), *_conditions(clauses)]
     if not include_deleted:
         where.append(runs.c.lifecycle_stage == "active")
-    source, terms = _ordering(parse_order_by(order_by), base)
+    source, terms = _ordering(parse_order_by(order_by), base, driven)
     query = (
         sa.select(runs.c.run_id)
         .select_from(source)

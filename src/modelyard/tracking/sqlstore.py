@@ -108,6 +108,11 @@ class SqlTrackingStore:
         return Experiment(**row._asdict()) if row else None
 
     def get_experiment(self, experiment_id: int) -> Experiment:
+        if not 0 <= experiment_id < 2**31:  # the column is a 32-bit integer on PostgreSQL
+            raise NotFound(
+                f"experiment {experiment_id} does not exist",
+                hint="list experiments with: modelyard experiments list",
+            )
         with self.db.read() as conn:
             row = conn.execute(
                 select(t.experiments).where(t.experiments.c.experiment_id == experiment_id)
@@ -533,21 +538,33 @@ class SqlTrackingStore:
         max_results: int = 100,
         page_token: str | None = None,
     ) -> RunList:
-        from modelyard.store.search import run_search_ids
+        from modelyard.store.search import next_page_token, search_query
 
+        query, offset = search_query(
+            list(experiment_ids),
+            filter,
+            list(order_by),
+            max_results=max_results,
+            page_token=page_token,
+        )
+        # The search returns the runs' own columns at once; only child rows are fetched after.
+        columns = [t.runs.c[name] for name in _LIST_RUN_COLUMNS]
         with self.db.read() as conn:
-            ids, token = run_search_ids(
-                conn,
-                list(experiment_ids),
-                filter,
-                list(order_by),
-                max_results=max_results,
-                page_token=page_token,
-            )
-            runs = self._hydrate(conn, ids, full=False)
+            rows = conn.execute(query.with_only_columns(*columns)).all()
+            token = None
+            if len(rows) > max_results:
+                rows, token = rows[:max_results], next_page_token(offset, max_results)
+            runs = self._hydrate(conn, [row[0] for row in rows], full=False, rows=rows)
         return RunList(runs, next_page_token=token)
 
-    def _hydrate(self, conn: Connection, run_ids: list[str], *, full: bool) -> list[Run]:
+    def _hydrate(
+        self,
+        conn: Connection,
+        run_ids: list[str],
+        *,
+        full: bool,
+        rows: Sequence[Sequence[Any]] | None = None,
+    ) -> list[Run]:
         """Load runs by id with their params, latest metrics, tags and datasets.
 
         Search returns up to hundreds of runs with thousands of child rows; these five
@@ -564,8 +581,12 @@ class SqlTrackingStore:
             for chunk in _chunks(run_ids, 500):
                 ids = tuple(chunk)
                 marks = ", ".join([sql.mark] * len(ids))
-                cursor.execute(sql.runs.format(marks), ids)
-                for row in cursor.fetchall():
+                if rows is None:
+                    cursor.execute(sql.runs.format(marks), ids)
+                    fetched = cursor.fetchall()
+                else:  # already read by the caller (search), in _LIST_RUN_COLUMNS order
+                    fetched = [row for row in rows if row[0] in set(ids)]
+                for row in fetched:
                     data = dict(zip(sql.run_columns, row, strict=True))
                     if full:
                         data["code"] = _json(data["code"])
@@ -644,7 +665,7 @@ def _hydrate_sql(dialect: Dialect, full: bool) -> _HydrateSql:
         names = ", ".join(quote(c) for c in columns)
         return f"SELECT {names} FROM {quote(table)} WHERE {quote('run_id')} IN ({{}})"
 
-    run_columns = tuple(c.name for c in t.runs.c if full or c.name != "code")
+    run_columns = tuple(c.name for c in t.runs.c) if full else _LIST_RUN_COLUMNS
     dataset_columns = [
         ("rd", "run_id", "run_id"),
         ("rd", "name", "name"),
@@ -676,6 +697,9 @@ def _hydrate_sql(dialect: Dialect, full: bool) -> _HydrateSql:
         datasets=datasets,
         dataset_fields=tuple(field for _, _, field in dataset_columns),
     )
+
+
+_LIST_RUN_COLUMNS = tuple(c.name for c in t.runs.c if c.name != "code")
 
 
 def _json(value: Any) -> Any:
