@@ -33,27 +33,13 @@ from modelyard.registry.entities import (
     RegisteredModel,
 )
 from modelyard.store import tables as t
-from modelyard.store.database import Database
+from modelyard.store.database import Database, now_ms, upsert
 
 __all__ = ["SUBJECT_TYPE", "SqlRegistryStore"]
 
 #: ``events.subject_type`` of everything the registry records (``subject_id`` is the model name).
 SUBJECT_TYPE = "model"
 _RETRIES = 5
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _upsert(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 def _versions_hint(name: str) -> str:
@@ -158,7 +144,7 @@ class SqlRegistryStore:
         """Set the description and/or merge tags (a tag set to ``""`` is removed)."""
         with self.db.write() as conn:
             row = self._require_model(conn, name, lock=True)
-            values: dict[str, Any] = {"updated_at": _now_ms()}
+            values: dict[str, Any] = {"updated_at": now_ms()}
             if description is not None:
                 values["description"] = description
             if tags is not None:
@@ -219,7 +205,7 @@ class SqlRegistryStore:
         return self.get_model_version(name, version)
 
     def _insert_version(self, name: str, *, run_id: str, actor: str, **values: Any) -> int:
-        ts = _now_ms()
+        ts = now_ms()
         with self.db.write() as conn:
             run = conn.execute(
                 select(t.runs.c.run_id, t.runs.c.lifecycle_stage).where(t.runs.c.run_id == run_id)
@@ -235,7 +221,7 @@ class SqlRegistryStore:
                     hint="register a model logged by an active run",
                 )
             created = conn.execute(
-                _upsert(conn, t.registered_models)
+                upsert(conn, t.registered_models)
                 .values(name=name, tags={}, created_at=ts, updated_at=ts, created_by=actor)
                 .on_conflict_do_nothing()
                 .returning(t.registered_models.c.name)
@@ -360,7 +346,7 @@ class SqlRegistryStore:
             conn.execute(
                 update(t.model_versions)
                 .where(t.model_versions.c.name == name, t.model_versions.c.version == version)
-                .values(description=description, updated_at=_now_ms())
+                .values(description=description, updated_at=now_ms())
             )
             self._event(
                 conn,
@@ -396,7 +382,7 @@ class SqlRegistryStore:
                 conn.execute(
                     update(t.model_versions)
                     .where(t.model_versions.c.name == name, t.model_versions.c.version == version)
-                    .values(status=status, status_message=message, updated_at=_now_ms())
+                    .values(status=status, status_message=message, updated_at=now_ms())
                 )
                 kind = "model_version.archived" if status == ARCHIVED else "model_version.status"
                 self._event(
@@ -417,7 +403,7 @@ class SqlRegistryStore:
             conn.execute(
                 update(t.model_versions)
                 .where(t.model_versions.c.name == name, t.model_versions.c.version == version)
-                .values(reproduce=verdict, updated_at=_now_ms())
+                .values(reproduce=verdict, updated_at=now_ms())
             )
             self._event(
                 conn,
@@ -469,7 +455,7 @@ class SqlRegistryStore:
         )
 
     def set_alias(self, name: str, alias: str, version: int, *, actor: str = "") -> ModelAlias:
-        ts = _now_ms()
+        ts = now_ms()
         ma = t.model_aliases.c
         with self.db.write() as conn:
             row = self._require_version(conn, name, version)
@@ -487,7 +473,7 @@ class SqlRegistryStore:
                     select(ma.updated_at, ma.updated_by).where(ma.name == name, ma.alias == alias)
                 ).one()
                 return ModelAlias(name, alias, version, previous, found[0], found[1])
-            stmt = _upsert(conn, t.model_aliases)
+            stmt = upsert(conn, t.model_aliases)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["name", "alias"],
                 set_={
@@ -512,7 +498,7 @@ class SqlRegistryStore:
         return ModelAlias(name, alias, version, previous, ts, actor)
 
     def delete_alias(self, name: str, alias: str, *, actor: str = "") -> ModelAlias:
-        ts = _now_ms()
+        ts = now_ms()
         ma = t.model_aliases.c
         with self.db.write() as conn:
             self._require_model(conn, name)
@@ -548,7 +534,7 @@ class SqlRegistryStore:
     ) -> None:
         conn.execute(
             insert(t.events).values(
-                time=ts or _now_ms(),
+                time=ts or now_ms(),
                 kind=kind,
                 subject_type=SUBJECT_TYPE,
                 subject_id=name,

@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy.pool import StaticPool
 
 from modelyard.errors import ConfigError, SchemaOutdated, StoreError
 
-__all__ = ["HEAD_REVISION", "Database"]
+__all__ = ["HEAD_REVISION", "Database", "now_ms", "upsert"]
 
 #: Newest Alembic revision in ``store/migrations/versions`` (a test checks they agree).
 HEAD_REVISION = "0004"
@@ -239,6 +240,23 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
+
+
+def now_ms() -> int:
+    """Now, in integer milliseconds since the epoch: how every time in the store is kept."""
+    return time.time_ns() // 1_000_000
+
+
+def upsert(conn: Connection, table: Any) -> Any:
+    """An INSERT on ``table`` with ``on_conflict_do_nothing/update`` for the connection's
+    dialect (SQLite and PostgreSQL spell ``ON CONFLICT`` the same way)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def is_integrity_error(exc: BaseException) -> bool:

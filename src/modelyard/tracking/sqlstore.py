@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from modelyard.store import tables as t
-from modelyard.store.database import Database
+from modelyard.store.database import Database, now_ms, upsert
 from modelyard.tracking.entities import (
     FINISHED,
     RUN_STATUSES,
@@ -54,20 +53,6 @@ __all__ = ["MetricPoint", "SqlTrackingStore", "now_ms"]
 
 #: ``(run_id, key, value, timestamp_ms, step)`` — the unit the metric buffer hands over.
 MetricPoint = tuple[str, str, float, int, int]
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _upsert(conn: Connection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table)
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table)
 
 
 class SqlTrackingStore:
@@ -175,7 +160,7 @@ class SqlTrackingStore:
                 self._require_run(conn, parent_run_id)
             if environment is not None:
                 conn.execute(
-                    _upsert(conn, t.environments)
+                    upsert(conn, t.environments)
                     .values(
                         digest=environment.digest,
                         python=environment.python,
@@ -316,7 +301,7 @@ class SqlTrackingStore:
             return
         with self.db.write() as conn:
             self._require_run(conn, run_id)
-            stmt = _upsert(conn, t.tags)
+            stmt = upsert(conn, t.tags)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
             )
@@ -365,7 +350,7 @@ class SqlTrackingStore:
             if batch_id is not None:
                 (run_id,) = run_ids if len(run_ids) == 1 else (sorted(run_ids)[0],)
                 result = conn.execute(
-                    _upsert(conn, t.metric_batches)
+                    upsert(conn, t.metric_batches)
                     .values(
                         run_id=run_id, batch_id=batch_id, points=len(points), created_at=now_ms()
                     )
@@ -375,7 +360,7 @@ class SqlTrackingStore:
                 if result.first() is None:
                     return 0
             conn.execute(insert(t.metrics), rows)
-            stmt = _upsert(conn, t.latest_metrics)
+            stmt = upsert(conn, t.latest_metrics)
             current = t.latest_metrics.c
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "key"],
@@ -438,7 +423,7 @@ class SqlTrackingStore:
         with self.db.write() as conn:
             self._require_run(conn, run_id)
             conn.execute(
-                _upsert(conn, t.datasets)
+                upsert(conn, t.datasets)
                 .values(
                     digest=info.digest,
                     kind=info.kind,
@@ -454,7 +439,7 @@ class SqlTrackingStore:
                 .on_conflict_do_nothing()
             )
             conn.execute(
-                _upsert(conn, t.run_datasets)
+                upsert(conn, t.run_datasets)
                 .values(
                     run_id=run_id,
                     dataset_digest=info.digest,
@@ -470,7 +455,7 @@ class SqlTrackingStore:
     def log_artifact(self, run_id: str, path: str, digest: str, size: int) -> None:
         with self.db.write() as conn:
             self._require_run(conn, run_id)
-            stmt = _upsert(conn, t.artifacts)
+            stmt = upsert(conn, t.artifacts)
             stmt = stmt.on_conflict_do_update(
                 index_elements=["run_id", "path"],
                 set_={"digest": stmt.excluded.digest, "size": stmt.excluded.size},
