@@ -324,16 +324,7 @@ class SqlTrackingStore:
         for point in points:
             run_id, key, value, ts, step = point
             nan = math.isnan(value)
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "key": key,
-                    "step": step,
-                    "timestamp": ts,
-                    "value": None if nan else value,
-                    "is_nan": nan,
-                }
-            )
+            rows.append((run_id, key, step, ts, None if nan else value, nan))
             best = latest.get((run_id, key))
             if best is None or (step, ts) >= (best[4], best[3]):
                 latest[(run_id, key)] = point
@@ -359,7 +350,13 @@ class SqlTrackingStore:
                 )
                 if result.first() is None:
                     return 0
-            conn.execute(insert(t.metrics), rows)
+            # Points go to the driver's executemany as plain tuples: building one SQLAlchemy
+            # parameter dict per point cost more than the database's own insert.
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.executemany(_metrics_insert_sql(conn.dialect), rows)
+            finally:
+                cursor.close()
             stmt = upsert(conn, t.latest_metrics)
             current = t.latest_metrics.c
             stmt = stmt.on_conflict_do_update(
@@ -682,6 +679,15 @@ def _hydrate_sql(dialect: Dialect, full: bool) -> _HydrateSql:
         datasets=datasets,
         dataset_fields=tuple(field for _, _, field in dataset_columns),
     )
+
+
+@functools.cache
+def _metrics_insert_sql(dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    columns = ("run_id", "key", "step", "timestamp", "value", "is_nan")
+    names = ", ".join(quote(c) for c in columns)
+    return f"INSERT INTO {quote('metrics')} ({names}) VALUES ({', '.join([mark] * len(columns))})"
 
 
 _LIST_RUN_COLUMNS = tuple(c.name for c in t.runs.c if c.name != "code")
