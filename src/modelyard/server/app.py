@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from modelyard.errors import StoreError
-from modelyard.server import api, blobs
+from modelyard.server import api, blobs, registry_api
 from modelyard.server.auth import TokenAuth, TokenTable, install_login
 from modelyard.server.responses import ErrorGuard, JSONBody, install_error_handlers
 from modelyard.server.schemas import MetricBatchIn
@@ -80,6 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     api.add_routes(app)
     blobs.add_routes(app)
+    registry_api.add_routes(app)
 
     @app.get("/health", tags=["server"])
     def health(request: Request) -> Response:

@@ -567,7 +567,8 @@ class SqlTrackingStore:
                     cursor.execute(sql.runs.format(marks), ids)
                     fetched = cursor.fetchall()
                 else:  # already read by the caller (search), in _LIST_RUN_COLUMNS order
-                    fetched = [row for row in rows if row[0] in set(ids)]
+                    wanted = set(ids)
+                    fetched = [row for row in rows if row[0] in wanted]
                 for row in fetched:
                     data = dict(zip(sql.run_columns, row, strict=True))
                     if full:

@@ -14,6 +14,10 @@ handlers can answer a browser with HTML too.
 ``GET /runs/{run_id}``                a run (``x=step|time``, ``artifact=<path>``)
 ``GET /runs/{run_id}/artifacts/{p}``  an artifact's bytes (``download=1``: as attachment)
 ``GET /compare``                      2 to 10 runs side by side (``runs=A,B,...``)
+``GET /models``                       registered models (see :mod:`modelyard.ui.registry_pages`)
+``GET /models/{name}``                a model: versions, metrics across versions, aliases
+``GET /models/{name}/versions/{v}``   a version: signature, files, lineage (``diff=N``)
+``GET /models/{name}/aliases/{a}``    redirects to the version the alias points at
 ``GET /ui/data/...``                  chart data (see :mod:`modelyard.ui.data`)
 ``GET /static/{name}``                our CSS and JS; ``vendor/plotly.min.js``
 ====================================  ======================================================
@@ -31,6 +35,7 @@ from modelyard.errors import ModelyardError
 from modelyard.ui.assets import CACHE_CONTROL, PLOTLY_NAME, Assets, load_assets
 from modelyard.ui.data import compare_metric, run_metric
 from modelyard.ui.pages import Pages
+from modelyard.ui.registry_pages import RegistryPages
 from modelyard.ui.render import Renderer
 
 if TYPE_CHECKING:
@@ -104,6 +109,15 @@ def add_routes(app: FastAPI) -> None:
         "ui-artifact",
     )
     add("/compare", _html_errors(pages.compare, renderer), "ui-compare")
+    registry = RegistryPages(renderer)
+    add("/models", _html_errors(registry.models, renderer), "ui-models")
+    add("/models/{name}", _html_errors(registry.model, renderer), "ui-model")
+    add("/models/{name}/aliases/{alias}", _html_errors(registry.alias, renderer), "ui-model-alias")
+    add(
+        "/models/{name}/versions/{version}",
+        _html_errors(registry.version, renderer),
+        "ui-model-version",
+    )
     add("/ui/data/runs/{run_id}/metrics/{key:path}", _json_errors(run_metric), "ui-data-metric")
     add(
         "/ui/data/compare/metrics/{key:path}",
