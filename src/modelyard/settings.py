@@ -69,19 +69,22 @@ class Settings:
         "(needs modelyard[s3]). Default: <project_root>/.modelyard/artifacts.",
     )
     tracking_uri: str = _setting(
-        "", "URL of a Modelyard server (http://host:5050). When set, the SDK sends everything "
-        "to that server instead of writing to the database and artifact store itself."
+        "",
+        "URL of a Modelyard server (http://host:5050). When set, the SDK sends everything "
+        "to that server instead of writing to the database and artifact store itself.",
     )
     token: str = _setting(
         "", "Bearer token the SDK and CLI send to the server named by tracking_uri."
     )
     server_token: str = _setting(
-        "", "When set, `modelyard server` requires this bearer token (read-write) on every API "
-        "call and page."
+        "",
+        "When set, `modelyard server` requires this bearer token (read-write) on every API "
+        "call and page.",
     )
     server_tokens_file: str = _setting(
-        "", "A file of server tokens, one per line: '<token> read' or '<token> write' "
-        "(# comments allowed). Read tokens may only read."
+        "",
+        "A file of server tokens, one per line: '<token> read' or '<token> write' "
+        "(# comments allowed). Read tokens may only read.",
     )
     experiment_name: str = _setting(
         "Default", "Experiment used by start_run when set_experiment was not called."

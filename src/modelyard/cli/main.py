@@ -100,6 +100,7 @@ def _register() -> None:
         db,
         experiments,
         models,
+        pipelines,
         quickstart,
         reproduce,
         runs,
@@ -111,6 +112,7 @@ def _register() -> None:
     cli.add_command(runs.runs)
     cli.add_command(models.models)
     cli.add_command(reproduce.reproduce)
+    cli.add_command(pipelines.pipelines)
     cli.add_command(db.db)
     cli.add_command(config.config)
     cli.add_command(server.server)

@@ -66,7 +66,7 @@ class TrackingClient:
         self._artifacts: ArtifactStore | None = None
         self._buffer: MetricBuffer | None = None
         self._open_runs: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # store and buffer are built under it, one inside the other
 
     # -- wiring -----------------------------------------------------------------------------
 
