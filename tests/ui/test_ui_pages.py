@@ -53,7 +53,7 @@ def test_experiments_page_lists_experiments_with_counts(get, ui_data: UIData):
     assert "10,000" in html
     # the small runs, the rich run, its child and the failed run
     assert f">{ui_data.churn_runs + 3}<" in html
-    for section in ("Models", "Pipelines", "Deployments", "Monitors", "Automations"):
+    for section in ("Deployments", "Monitors", "Automations"):
         assert f'title="{section}: coming soon"' in html
 
 

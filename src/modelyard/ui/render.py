@@ -42,7 +42,7 @@ __all__ = [
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 #: The sections that come next, shown greyed in the top navigation.
-COMING_SOON = ("Models", "Pipelines", "Deployments", "Monitors", "Automations")
+COMING_SOON = ("Pipelines", "Deployments", "Monitors", "Automations")
 
 
 def fmt_time(ms: int | None) -> str:
