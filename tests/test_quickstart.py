@@ -56,3 +56,14 @@ def test_quickstart_registers_the_best_model_as_champion(tmp_path, monkeypatch):
     predicted = predictor.predict(frame.drop(columns="target").head(50))
     assert (predicted == frame["target"].head(50).to_numpy()).mean() > 0.9
     client.close()
+
+
+def test_quickstart_pipeline_second_run_hits_the_cache(tmp_path):
+    from modelyard.quickstart import run_pipeline_demo
+    from modelyard.settings import Settings
+
+    demo = run_pipeline_demo(Settings.load(project_root=str(tmp_path)))
+    assert [name for name, *_ in demo.steps] == ["prepare", "train", "evaluate"]
+    assert all(not first and second for _, _, first, second in demo.steps)
+    assert demo.model_uri == "models:/breast-cancer-pipeline/1"
+    assert demo.accuracy > 0.9

@@ -135,3 +135,86 @@ def run_quickstart(
         model_uri=f"models:/{MODEL_NAME}@champion",
         model_version=version.version,
     )
+
+
+# -- the same training as a pipeline: prepare -> train -> evaluate, then register ------------
+
+PIPELINE_MODEL_NAME = "breast-cancer-pipeline"
+PIPELINE_EXPERIMENT = "quickstart-pipeline"
+
+
+@dataclass(frozen=True)
+class PipelineDemo:
+    first_run_id: str
+    second_run_id: str
+    steps: tuple[tuple[str, str, bool, bool], ...]  # (step, status, cached first, cached second)
+    model_uri: str
+    accuracy: float
+
+
+def _pipeline() -> Any:
+    import pandas as pd
+
+    from modelyard.pipelines import Model, pipeline, step
+
+    @step
+    def prepare(test_size: float = 0.25, seed: int = 42) -> pd.DataFrame:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.model_selection import train_test_split
+
+        frame = load_breast_cancer(as_frame=True).frame
+        _, test = train_test_split(
+            frame, test_size=test_size, random_state=seed, stratify=frame["target"]
+        )
+        return frame.assign(split=["test" if i in test.index else "train" for i in frame.index])
+
+    @step
+    def train(df: pd.DataFrame, C: float = 1.0) -> Model:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        rows = df[df["split"] == "train"]
+        X, y = rows.drop(columns=["target", "split"]), rows["target"]
+        fitted = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000)).fit(X, y)
+        return Model(fitted, input_example=X.head(5))
+
+    @step
+    def evaluate(model: Model, df: pd.DataFrame) -> dict[str, float]:
+        rows = df[df["split"] == "test"]
+        X, y = rows.drop(columns=["target", "split"]), rows["target"]
+        return {"test_accuracy": float((model.predict(X) == y.to_numpy()).mean())}
+
+    @pipeline(name="breast_cancer_training")
+    def training(C: float = 1.0) -> None:
+        df = prepare()
+        evaluate(train(df, C), df)
+
+    return training
+
+
+def run_pipeline_demo(settings: Settings | None = None) -> PipelineDemo:
+    """Run the training pipeline twice (the second run hits the cache) and register its model."""
+    from modelyard.registry import register_model
+    from modelyard.tracking.client import TrackingClient
+
+    client = TrackingClient(settings or Settings.load())
+    training = _pipeline()
+    first = training.run(C=1.0, max_workers=0, experiment=PIPELINE_EXPERIMENT, client=client)
+    second = training.run(C=1.0, max_workers=0, experiment=PIPELINE_EXPERIMENT, client=client)
+    train_run = first.steps["train"].run_id
+    version = register_model(
+        f"runs:/{train_run}/outputs/output", PIPELINE_MODEL_NAME, client=client
+    )
+    steps = tuple(
+        (name, second.steps[name].status, first.steps[name].cached, second.steps[name].cached)
+        for name in first.steps
+    )
+    client.close()
+    return PipelineDemo(
+        first_run_id=first.run_id,
+        second_run_id=second.run_id,
+        steps=steps,
+        model_uri=f"models:/{PIPELINE_MODEL_NAME}/{version.version}",
+        accuracy=float(first.metrics.get("test_accuracy", float("nan"))),
+    )

@@ -18,7 +18,7 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from modelyard.cli.main import settings_from
-    from modelyard.quickstart import run_quickstart
+    from modelyard.quickstart import run_pipeline_demo, run_quickstart
     from modelyard.tracking.client import TrackingClient
 
     settings = settings_from(ctx)
@@ -43,6 +43,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
 
         result = run_quickstart(settings, progress=step)
         bar.advance(task)
+    with console.status("[bold]the same training as a pipeline[/bold], run twice"):
+        demo = run_pipeline_demo(settings)
     runs = TrackingClient(settings).search_runs(
         result.experiment, order_by=["metrics.roc_auc desc"]
     )
@@ -53,6 +55,15 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
                 "best_run_id": result.best_run_id,
                 "model_uri": result.model_uri,
                 "model_version": result.model_version,
+                "pipeline": {
+                    "first_run_id": demo.first_run_id,
+                    "second_run_id": demo.second_run_id,
+                    "steps": [
+                        {"step": name, "status": status, "cached_first": a, "cached_second": b}
+                        for name, status, a, b in demo.steps
+                    ],
+                    "model_uri": demo.model_uri,
+                },
                 "runs": [
                     {"run_id": r.run_id, "name": r.name, "params": r.params, "metrics": r.metrics}
                     for r in runs
@@ -74,6 +85,16 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         ],
         title=f"Experiment '{result.experiment}' — best first",
     )
+    print_table(
+        ["step", "first run", "second run"],
+        [
+            [name, "cached" if a else "ran", "cached" if b else "ran"]
+            for name, _, a, b in demo.steps
+        ],
+        title="Pipeline prepare → train → evaluate, run twice",
+        caption=f"second run {demo.second_run_id[:8]} reused every step; "
+        f"its model is registered as {demo.model_uri}",
+    )
     best = result.best_run_id
     console.print(
         f"\nBest: [bold]{result.best_name}[/bold] (roc_auc {result.best_auc:.4f}), "
@@ -87,6 +108,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         f"  modelyard models show {result.model_uri.split('/')[1].split('@')[0]}"
         "        the registered model, its versions and aliases\n"
         f"  modelyard models lineage {result.model_uri}   data, code and run behind it\n"
+        f"  modelyard pipelines show {demo.second_run_id[:8]}"
+        "    the pipeline run and its cache hits\n"
         "  modelyard server              the web UI at http://127.0.0.1:5050\n"
         '  python -c "import modelyard as yard; '
         "print(yard.search_runs('quickstart').to_pandas())\""
