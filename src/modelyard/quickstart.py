@@ -162,11 +162,13 @@ def _pipeline() -> Any:
         from sklearn.datasets import load_breast_cancer
         from sklearn.model_selection import train_test_split
 
-        frame = load_breast_cancer(as_frame=True).frame
+        frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame
         _, test = train_test_split(
             frame, test_size=test_size, random_state=seed, stratify=frame["target"]
         )
-        return frame.assign(split=["test" if i in test.index else "train" for i in frame.index])
+        split = ["test" if i in test.index else "train" for i in frame.index]
+        prepared: pd.DataFrame = frame.assign(split=split)
+        return prepared
 
     @step
     def train(df: pd.DataFrame, C: float = 1.0) -> Model:
