@@ -146,7 +146,7 @@ def test_other_files_get_digest_and_size_only(tmp_path):
     )  # fmt: skip
 
 
-def test_unreadable_or_huge_tables_are_digested_with_a_note(tmp_path, monkeypatch):
+def test_unreadable_or_huge_tables_are_digested_with_a_note(tmp_path):
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"not parquet at all")
     info = describe_dataset(broken)
@@ -154,8 +154,7 @@ def test_unreadable_or_huge_tables_are_digested_with_a_note(tmp_path, monkeypatc
     assert info.profile is None and "could not be read as parquet" in info.note
     big = tmp_path / "big.csv"
     _frame().to_csv(big, index=False)
-    monkeypatch.setattr("modelyard.data.datasets.MAX_READ_BYTES", 10)
-    info = describe_dataset(big)
+    info = describe_dataset(big, max_read_bytes=10)
     assert info.digest == digest_file(big)[0]
     assert (info.rows, info.profile) == (None, None)
     assert "larger than 10 bytes" in info.note

@@ -49,11 +49,16 @@ _ACCEPTED = (
 
 
 def describe_dataset(
-    obj: object, *, stat_cache: StatCache | None = None, profile: bool = True
+    obj: object,
+    *,
+    stat_cache: StatCache | None = None,
+    profile: bool = True,
+    max_read_bytes: int = MAX_READ_BYTES,
 ) -> DatasetInfo:
     """Digest, shape, schema and (unless ``profile=False``) profile of ``obj``.
 
-    ``stat_cache`` lets files and folders skip re-hashing files whose stat is unchanged.
+    ``stat_cache`` lets files and folders skip re-hashing files whose stat is unchanged;
+    CSV/Parquet files larger than ``max_read_bytes`` are digested but not read.
 
     >>> info = describe_dataset("data/train.parquet", stat_cache=StatCache("cache.sqlite"))
     ... # doctest: +SKIP
@@ -63,7 +68,7 @@ def describe_dataset(
     pd = sys.modules.get("pandas")
     np = sys.modules.get("numpy")
     if isinstance(obj, (str, os.PathLike)):
-        return _describe_path(obj, stat_cache, profile)
+        return _describe_path(obj, stat_cache, profile, max_read_bytes)
     if pd is not None and isinstance(obj, (pd.DataFrame, pd.Series)):
         return _describe_table(to_arrow(obj), obj, profile)
     if is_arrow_table(obj) or is_polars_frame(obj):
@@ -183,7 +188,10 @@ def _read_table(path: Path, fmt: str) -> Any:
 
 
 def _describe_path(
-    path: str | os.PathLike[str], stat_cache: StatCache | None, profile: bool
+    path: str | os.PathLike[str],
+    stat_cache: StatCache | None,
+    profile: bool,
+    max_read_bytes: int = MAX_READ_BYTES,
 ) -> DatasetInfo:
     source = Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
     digest, size, manifest = digest_path(source, stat_cache=stat_cache)
@@ -201,9 +209,9 @@ def _describe_path(
     fmt = _table_format(source) if manifest is None else None
     if fmt is None:
         return info
-    if size > MAX_READ_BYTES:
+    if size > max_read_bytes:
         note = (
-            f"{fmt} file of {size} bytes is larger than {MAX_READ_BYTES} bytes: "
+            f"{fmt} file of {size} bytes is larger than {max_read_bytes} bytes: "
             "digest only, not read for schema or profile"
         )
         return replace(info, note=note)
