@@ -278,7 +278,8 @@ class Pipeline:
         >>> result.status, result.steps["train"].cached      # doctest: +SKIP
         ('FINISHED', False)
         """
-        from modelyard.pipelines.runner import plan_pipeline, run_graphs
+        from modelyard.pipelines.plans import plan_pipeline
+        from modelyard.pipelines.runner import run_graphs
 
         all_params = {**(params or {}), **kwargs}
         graph = self.graph(**all_params)

@@ -130,7 +130,8 @@ def sweep(
     {'C': 1}
     """
     from modelyard.pipelines.graph import Pipeline
-    from modelyard.pipelines.runner import _client, run_graphs
+    from modelyard.pipelines.records import resolve_client as _client
+    from modelyard.pipelines.runner import run_graphs
 
     if not isinstance(pipeline, Pipeline):
         raise InvalidArgument(

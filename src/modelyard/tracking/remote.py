@@ -6,49 +6,28 @@ When ``MODELYARD_TRACKING_URI`` (``settings.tracking_uri``) names a server, the
 return the same dataclasses and raise the same error classes (the server's error body names
 the class, :func:`~modelyard.errors.error_class` finds it), so code cannot tell the modes apart.
 
-Every call goes through one :class:`RemoteSession`: a keep-alive ``httpx.Client`` (TCP_NODELAY,
-thread-safe, one per store) that sends ``MODELYARD_TOKEN`` as a bearer token and retries
-connection errors, timeouts and 502/503/504 with exponential backoff (0.1 s doubling to 5 s,
-for up to 60 s; only 2 s while the server has never answered in this process, so a typo in the
-URL fails fast). 4xx answers are never retried. Every write is idempotent on the server, so a
+The HTTP plumbing — one :class:`~modelyard.tracking.remote_session.RemoteSession` per store
+with a token, keep-alive connections, retries with backoff and error mapping — lives in
+:mod:`modelyard.tracking.remote_session`; the artifact store in
+:mod:`modelyard.tracking.remote_artifacts`. Every write is idempotent on the server, so a
 retry after a lost answer is harmless: runs are created under the client's run id, metric
 batches carry a ``batch_id`` (kept when the same points are sent again, even after the retry
 budget ran out and the buffer queued them anew), params accept the same value again, tags and
 artifact records are upserts, and ``end_run`` sends its end time.
-
-Blobs stream both ways: uploads send the file in 1 MiB chunks after a ``HEAD`` says the server
-lacks it; downloads are verified against the digest as they arrive
-(:class:`~modelyard.artifacts.reader.VerifiedReader`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
-import json
-import logging
 import math
-import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from modelyard._digest import CHUNK_SIZE, DIGEST_RE, digest_bytes, digest_file, hasher
-from modelyard.errors import (
-    ConfigError,
-    InvalidArgument,
-    ModelyardError,
-    NotFound,
-    StoreError,
-    UserError,
-    error_class,
-)
+from modelyard.errors import InvalidArgument, NotFound, UserError
 from modelyard.tracking.entities import (
     FINISHED,
     RUN_STATUSES,
@@ -60,26 +39,17 @@ from modelyard.tracking.entities import (
     Run,
     RunList,
 )
+from modelyard.tracking.remote_artifacts import RemoteArtifactStore
+from modelyard.tracking.remote_session import RemoteSession, decode_float, encode_float
 
 if TYPE_CHECKING:
-    import httpx
-    from _typeshed import WriteableBuffer
-
-    from modelyard.artifacts import Blob
     from modelyard.data import DatasetInfo
     from modelyard.settings import Settings
     from modelyard.tracking.environment import EnvironmentInfo
 
 __all__ = ["RemoteArtifactStore", "RemoteSession", "RemoteTrackingStore"]
 
-log = logging.getLogger("modelyard.remote")
-
 Point = tuple[str, str, float, int, int]
-
-#: Base URLs that have answered at least once in this process (they get the long retry budget).
-_answered: set[str] = set()
-_RETRY_STATUSES = {502, 503, 504}
-_START_HINT = "start it with: modelyard server (or check MODELYARD_TRACKING_URI)"
 _MAX_BATCH = 50_000
 
 
@@ -87,228 +57,9 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _encode_float(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def _decode_float(value: Any) -> float:
-    if isinstance(value, str):
-        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}[value]
-    return float(value)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return _encode_float(obj)
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except ValueError:
-        text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"))
-    return text.encode("utf-8")
-
-
 def _fields(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     return {k: v for k, v in data.items() if k in names}
-
-
-# -- the HTTP session ---------------------------------------------------------------------------
-
-
-class RemoteSession:
-    """HTTP calls to one server, with a token, keep-alive connections and retries.
-
-    ``retry_budget`` bounds the seconds spent retrying one call; ``first_contact_budget``
-    replaces it while the server has never answered in this process.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        token: str = "",
-        *,
-        retry_budget: float = 60.0,
-        first_contact_budget: float = 2.0,
-        timeout: float = 60.0,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.token = token
-        self.retry_budget = retry_budget
-        self.first_contact_budget = first_contact_budget
-        self.timeout = timeout
-        self._client: httpx.Client | None = None
-        self._lock = threading.Lock()
-
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    self._client = self._open()
-        return self._client
-
-    def _open(self) -> httpx.Client:
-        import httpx
-
-        if not self.url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"tracking URI {self.url!r} is not an http:// or https:// URL",
-                hint="set MODELYARD_TRACKING_URI to the server, e.g. http://127.0.0.1:5050",
-            )
-        headers = {"user-agent": "modelyard-sdk", "accept": "application/json"}
-        if self.token:
-            headers["authorization"] = f"Bearer {self.token}"
-        # httpcore sets TCP_NODELAY on every connection it opens; connections are kept alive.
-        return httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(self.timeout, connect=5.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-            follow_redirects=False,
-            trust_env=False,
-        )
-
-    def dispose(self) -> None:
-        """Close the connections (a later call opens new ones)."""
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-    close = dispose
-
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, Any] | None = None,
-        content: Callable[[], bytes | Iterable[bytes]] | None = None,
-        headers: Mapping[str, str] | None = None,
-        stream: bool = False,
-    ) -> tuple[httpx.Response, int]:
-        """Send a request, retrying what may be transient; returns (response, attempts).
-
-        ``body`` is sent as JSON; ``content`` is called once per attempt for the raw body.
-        A response with status 502, 503 or 504 is retried; any other is returned as is.
-        """
-        import httpx
-
-        client = self._http()
-        extra = dict(headers or {})
-        payload: bytes | None = None
-        if body is not None:
-            payload = _dumps(body)
-            extra["content-type"] = "application/json"
-        first = self.url not in _answered
-        budget = self.first_contact_budget if first else self.retry_budget
-        deadline = time.monotonic() + budget
-        delay = 0.1
-        attempts = 0
-        while True:
-            attempts += 1
-            data = payload if payload is not None else (content() if content else None)
-            try:
-                request = client.build_request(
-                    method, path, params=params, content=data, headers=extra
-                )
-                response = client.send(request, stream=stream)
-            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                failure: BaseException | httpx.Response = exc
-            else:
-                _answered.add(self.url)
-                if response.status_code not in _RETRY_STATUSES:
-                    return response, attempts
-                failure = response
-            if time.monotonic() + delay > deadline:
-                if isinstance(failure, BaseException):
-                    raise self._unreachable(failure, first, budget) from failure
-                return failure, attempts
-            if isinstance(failure, httpx.Response):
-                failure.close()
-            if attempts == 1:
-                log.warning(
-                    "modelyard: %s %s%s failed (%s); retrying for up to %.0f s",
-                    method,
-                    self.url,
-                    path,
-                    failure if isinstance(failure, BaseException) else failure.status_code,
-                    budget,
-                )
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-    def _unreachable(self, exc: BaseException, first: bool, budget: float) -> StoreError:
-        import httpx
-
-        reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        if first and isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
-            return StoreError(
-                f"cannot reach the Modelyard server at {self.url} ({reason})", hint=_START_HINT
-            )
-        return StoreError(
-            f"the Modelyard server at {self.url} did not answer for {budget:.0f} s ({reason})",
-            hint="check that modelyard server is running and reachable; buffered metric points "
-            "stay queued and are sent again",
-        )
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """Send a JSON request and return the decoded JSON answer, raising errors by class."""
-        response, _ = self.send(method, path, body=body, params=params)
-        self.raise_for(response)
-        return response.json()
-
-    def raise_for(self, response: httpx.Response) -> None:
-        """Raise the Modelyard error the server answered (the class named by its code)."""
-        status = response.status_code
-        if status < 400:
-            return
-        response.read()
-        code = message = hint = None
-        try:
-            error = response.json()["error"]
-            code, message, hint = error["code"], error["message"], error.get("hint")
-        except (ValueError, KeyError, TypeError):
-            pass
-        where = f"{response.request.method} {response.request.url.path}"
-        cls = error_class(code) if isinstance(code, str) else ModelyardError
-        if status in (401, 403) and cls is ModelyardError:
-            raise ConfigError(
-                message if isinstance(message, str) else f"the server refused {where} ({status})",
-                hint=hint
-                if isinstance(hint, str)
-                else "set MODELYARD_TOKEN to a token the server accepts (a write token to log)",
-            )
-        if not isinstance(code, str) or not isinstance(message, str):
-            text = response.text[:200].strip()
-            raise (StoreError if status >= 500 else InvalidArgument)(
-                f"the server at {self.url} answered {status} to {where}"
-                + (f": {text}" if text else ""),
-                hint="check that MODELYARD_TRACKING_URI names a Modelyard server",
-            )
-        raise cls(message, hint=hint if isinstance(hint, str) else None)
-
-
-# -- tracking -----------------------------------------------------------------------------------
 
 
 def _q(value: str) -> str:
@@ -321,7 +72,7 @@ def _experiment(data: Mapping[str, Any]) -> Experiment:
 
 def _run(data: Mapping[str, Any]) -> Run:
     values = _fields(Run, data)
-    values["metrics"] = {k: _decode_float(v) for k, v in (data.get("metrics") or {}).items()}
+    values["metrics"] = {k: decode_float(v) for k, v in (data.get("metrics") or {}).items()}
     values["inputs"] = tuple(
         DatasetInput(**_fields(DatasetInput, item)) for item in data.get("inputs") or ()
     )
@@ -510,7 +261,7 @@ class RemoteTrackingStore:
                 {
                     "run_id": run_id,
                     "key": key,
-                    "value": value if math.isfinite(value) else _encode_float(value),
+                    "value": value if math.isfinite(value) else encode_float(value),
                     "timestamp": ts,
                     "step": step,
                 }
@@ -523,7 +274,7 @@ class RemoteTrackingStore:
         data = self.session.call("GET", f"/api/runs/{_q(run_id)}/metrics", params={"key": key})
         return [
             Metric(
-                key=key, step=m["step"], timestamp=m["timestamp"], value=_decode_float(m["value"])
+                key=key, step=m["step"], timestamp=m["timestamp"], value=decode_float(m["value"])
             )
             for m in data["metrics"]
         ]
@@ -588,218 +339,3 @@ class RemoteTrackingStore:
 
     def delete_run(self, run_id: str) -> None:
         self.session.call("DELETE", f"/api/runs/{_q(run_id)}")
-
-
-# -- artifacts ----------------------------------------------------------------------------------
-
-
-def _check_digest(digest: str) -> str:
-    if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
-        raise InvalidArgument(
-            f"{digest!r} is not a blob digest: expected 64 lowercase hex characters (BLAKE3)",
-            hint="pass the digest returned by put_file/put_bytes/put_stream (Blob.digest)",
-        )
-    return digest
-
-
-class _ResponseStream(io.RawIOBase):
-    """A raw, sequential file over the body of a streamed ``httpx.Response``."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__()
-        self._response = response
-        self._chunks: Iterator[bytes] = response.iter_bytes(CHUNK_SIZE)
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._pending:
-            chunk = next(self._chunks, b"")
-            if not chunk:
-                return 0
-            self._pending = memoryview(chunk)
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._response.close()
-            finally:
-                super().close()
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with open(path, "rb") as fileobj:
-        while chunk := fileobj.read(CHUNK_SIZE):
-            yield chunk
-
-
-class RemoteArtifactStore:
-    """The artifact store of a Modelyard server, with the methods of ``ArtifactStore``."""
-
-    def __init__(self, settings: Settings, *, retry_budget: float = 60.0) -> None:
-        self.settings = settings
-        self.session = RemoteSession(
-            settings.tracking_uri, settings.token, retry_budget=retry_budget
-        )
-        self.url = f"{self.session.url}/api/blobs"
-
-    def __repr__(self) -> str:
-        return f"RemoteArtifactStore({self.url!r})"
-
-    # -- writing ----------------------------------------------------------------------------
-
-    def put_file(self, path: str | Path) -> Blob:
-        """Upload the file at ``path`` unless the server has its bytes already (streamed)."""
-        source = Path(path)
-        if source.is_dir():
-            raise InvalidArgument(
-                f"{str(source)!r} is a folder, expected a file",
-                hint="store the files inside it one by one",
-            )
-        if not source.is_file():
-            raise NotFound(
-                f"file {str(source)!r} does not exist", hint="check the path of the file to store"
-            )
-        digest, size = digest_file(source)
-        if self.exists(digest):
-            return self._blob(digest, size)
-        return self._upload(digest, size, lambda: _file_chunks(source))
-
-    def put_bytes(self, data: bytes) -> Blob:
-        """Upload ``data`` unless the server has it already."""
-        if isinstance(data, (bytearray, memoryview)):
-            data = bytes(data)
-        if not isinstance(data, bytes):
-            raise InvalidArgument(
-                f"put_bytes expects bytes, got {type(data).__name__}",
-                hint="encode text first, e.g. text.encode('utf-8')",
-            )
-        digest = digest_bytes(data)
-        if self.exists(digest):
-            return self._blob(digest, len(data))
-        return self._upload(digest, len(data), lambda: data)
-
-    def put_stream(self, fileobj: BinaryIO) -> Blob:
-        """Upload everything ``fileobj`` yields (spooled to a temporary file while hashed)."""
-        fd, spool = tempfile.mkstemp(prefix="modelyard-put-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                h = hasher()
-                while chunk := fileobj.read(CHUNK_SIZE):
-                    if not isinstance(chunk, (bytes, bytearray, memoryview)):
-                        raise InvalidArgument(
-                            f"stream {fileobj!r} yields {type(chunk).__name__}, expected bytes",
-                            hint="open the file in binary mode ('rb'), or pass bytes to put_bytes",
-                        )
-                    h.update(chunk)
-                    out.write(chunk)
-            digest, size = str(h.hexdigest()), os.path.getsize(spool)
-            if self.exists(digest):
-                return self._blob(digest, size)
-            return self._upload(digest, size, lambda: _file_chunks(Path(spool)))
-        finally:
-            try:
-                os.unlink(spool)
-            except FileNotFoundError:
-                pass
-
-    def _upload(
-        self, digest: str, size: int, content: Callable[[], bytes | Iterable[bytes]]
-    ) -> Blob:
-        response, _ = self.session.send(
-            "PUT",
-            f"/api/blobs/{digest}",
-            content=content,
-            headers={"content-type": "application/octet-stream", "content-length": str(size)},
-        )
-        self.session.raise_for(response)
-        data = response.json()
-        return self._blob(str(data["digest"]), int(data["size"]))
-
-    @staticmethod
-    def _blob(digest: str, size: int) -> Blob:
-        from modelyard.artifacts import Blob
-
-        return Blob(digest, size)
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def _head(self, digest: str) -> int | None:
-        response, _ = self.session.send("HEAD", f"/api/blobs/{_check_digest(digest)}")
-        if response.status_code == 404:
-            return None
-        self.session.raise_for(response)
-        return int(response.headers.get("content-length", "0"))
-
-    def exists(self, digest: str) -> bool:
-        """Whether the server stores blob ``digest``."""
-        return self._head(digest) is not None
-
-    def size(self, digest: str) -> int:
-        """Size in bytes of blob ``digest``; NotFound when it is not stored."""
-        size = self._head(digest)
-        if size is None:
-            raise self._not_found(digest)
-        return size
-
-    def _not_found(self, digest: str) -> NotFound:
-        return NotFound(
-            f"artifact store {self.url} has no blob {digest}",
-            hint="check the digest; a blob that no run references may have been garbage-collected",
-        )
-
-    def open(self, digest: str) -> BinaryIO:
-        """A sequential reader of blob ``digest``, verified against the digest as it is read."""
-        import httpx
-
-        from modelyard.artifacts.reader import VerifiedReader
-
-        response, _ = self.session.send("GET", f"/api/blobs/{_check_digest(digest)}", stream=True)
-        if response.status_code >= 400:
-            try:
-                self.session.raise_for(response)
-            finally:
-                response.close()
-        length = response.headers.get("content-length")
-        size = int(length) if length and "content-encoding" not in response.headers else None
-        raw = VerifiedReader(
-            _ResponseStream(response), digest, size, url=self.url, errors=(httpx.HTTPError,)
-        )
-        return cast(BinaryIO, io.BufferedReader(raw, buffer_size=CHUNK_SIZE))
-
-    def get_bytes(self, digest: str) -> bytes:
-        """The verified bytes of blob ``digest``."""
-        with self.open(digest) as reader:
-            return reader.read()
-
-    def get_file(self, digest: str, dest: str | Path) -> Path:
-        """Download blob ``digest`` to ``dest`` (renamed into place only once verified)."""
-        _check_digest(digest)
-        target = Path(dest)
-        if target.is_dir():
-            raise InvalidArgument(
-                f"destination {str(target)!r} is a folder, expected a file path",
-                hint=f"name the file, e.g. {str(target / digest[:12])!r}",
-            )
-        with self.open(digest) as reader:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, part = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-            )
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(reader, out, CHUNK_SIZE)
-                os.replace(part, target)
-            finally:
-                try:
-                    os.unlink(part)
-                except FileNotFoundError:
-                    pass
-        return target
