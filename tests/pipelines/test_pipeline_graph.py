@@ -60,6 +60,12 @@ def test_options_are_parsed():
     assert train.options.timeout == 600.0
     assert train.options.cache_expiry == 7 * 86400
     assert train.options.resources == {"num_cpus": 2.0}
+
+    def pinned() -> int:
+        return 1
+
+    custom = yard.step(resources={"num_cpus": 1, "big_disk": 1})(pinned)
+    assert custom.options.resources == {"num_cpus": 1.0, "big_disk": 1.0}  # a custom Ray resource
     assert train.options.delay(2) == 1.0 and train.options.delay(3) == 2.0
     assert parse_duration("90s", "timeout") == 90 and parse_duration("2h", "t") == 7200
 
@@ -69,7 +75,9 @@ def test_options_are_parsed():
     [
         ({"timeout": "soon"}, "timeout must be a positive number"),
         ({"retries": -1}, "retries of step 'f' must be an int"),
-        ({"resources": {"gpus": 1}}, "resources of step 'f'"),
+        ({"resources": {"CPU": 1}}, "resources of step 'f'"),  # Ray's name: use num_cpus
+        ({"resources": {"num_gpus": -1}}, "resources of step 'f'"),
+        ({"resources": {"big disk": 1}}, "resources of step 'f'"),
         ({"outputs": "x"}, "outputs of step 'f'"),
         ({"inputs": ["nope"]}, "declares input 'nope'"),
     ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,9 +36,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_cluster():
     src = os.path.join(os.path.dirname(__file__), "..", "..", "src")
-    # Ray on these machines: stay on 127.0.0.1 for a single node, and use token auth (the
-    # token is in ~/.ray/auth_token) in every Ray process, the driver (this one) included.
-    ray_env = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+    # Ray on these machines: stay on 127.0.0.1 for a single node, and use token auth in every
+    # Ray process, the driver (this one) included. The cluster gets a token of its own: a new
+    # machine has no ~/.ray/auth_token, and `ray start` does not make one.
+    ray_env = {
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": secrets.token_hex(32),
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
     env.update(
         ray_env,

@@ -298,10 +298,12 @@ class RayExecutor:
     def submit(self, task: StepTask, options: StepOptions, modules: list[str]) -> int:
         handle = self._ids.new()
         resources = options.resources
+        custom = {k: v for k, v in resources.items() if k not in ("num_cpus", "num_gpus", "memory")}
         ref = self._remote.options(
             num_cpus=resources.get("num_cpus", 1),
             num_gpus=resources.get("num_gpus", 0),
             memory=resources.get("memory") or None,
+            resources=custom or None,
             max_retries=0,
             name=f"modelyard-step-{task.step}",
         ).remote(dump_task(task, modules))

@@ -36,6 +36,8 @@ _DURATION_RE = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*\Z")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_.\-]{0,127}\Z")
 _RESOURCE_KEYS = ("num_cpus", "num_gpus", "memory")
+#: Ray's own names for what ``num_cpus``, ``num_gpus`` and ``memory`` ask for.
+_RAY_RESERVED = frozenset({"CPU", "GPU", "object_store_memory"})
 _tracing = threading.local()
 
 
@@ -179,13 +181,19 @@ def _check_options(
                 hint="e.g. @yard.step(retries=3, retry_delay=1, retry_backoff=2)",
             )
     if not isinstance(resources, Mapping) or any(
-        k not in _RESOURCE_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+        not isinstance(k, str)
+        or not _NAME_RE.match(k)
+        or k in _RAY_RESERVED
+        or isinstance(v, bool)
+        or not isinstance(v, (int, float))
+        or v < 0
         for k, v in resources.items()
     ):
         raise InvalidArgument(
-            f"resources of step {name!r} must map {', '.join(_RESOURCE_KEYS)} to numbers >= 0, "
-            f"got {resources!r}",
-            hint="e.g. @yard.step(resources={'num_cpus': 2, 'num_gpus': 1})",
+            f"resources of step {name!r} must map {', '.join(_RESOURCE_KEYS)} or the name of a "
+            f"custom Ray resource to numbers >= 0, got {resources!r}",
+            hint="e.g. @yard.step(resources={'num_cpus': 2, 'num_gpus': 1}) or "
+            "resources={'num_cpus': 1, 'big_disk': 1} for a resource a node was started with",
         )
     if (
         isinstance(outputs, str)
@@ -248,7 +256,9 @@ def step(
       (its worker process, or its Ray task) and the attempt fails with "timed out after ...".
     - ``cache``: ``False`` always runs the step; ``cache_expiry`` (seconds or a duration) makes
       cached outputs older than that count as a miss.
-    - ``resources``: ``{"num_cpus": 2, "num_gpus": 1, "memory": bytes}`` for the Ray executor.
+    - ``resources``: ``{"num_cpus": 2, "num_gpus": 1, "memory": bytes}`` for the Ray executor;
+      any other name is a custom Ray resource (``{"big_disk": 1}`` runs the step only on a node
+      started with ``ray start --resources='{"big_disk": 1}'``). Other executors ignore them.
     - ``outputs``: names of the outputs when the step returns a tuple of several values.
     - ``inputs``: names of params whose values are paths of files or folders the step reads:
       their content digests enter the cache key (``pathlib.Path`` values always do).
