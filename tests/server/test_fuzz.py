@@ -17,10 +17,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from modelyard.server import api, blobs
+from modelyard.server import api, blobs, pipelines_api
 
 EXAMPLES = 25
-OPERATIONS = [(method, path) for method, path, _, _ in api.ROUTES + blobs.ROUTES]
+OPERATIONS = [
+    (method, path) for method, path, _, _ in api.ROUTES + blobs.ROUTES + pipelines_api.ROUTES
+]
 
 
 @pytest.fixture(scope="module")

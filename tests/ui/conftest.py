@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
+from ui_tabs import watched_tab
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -386,17 +386,5 @@ def browser_context(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def page(browser_context: Any, server: str) -> Iterator[Any]:
     """A fresh page at 1280 px; fails the test if a request left 127.0.0.1 or a script threw."""
-    tab = browser_context.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    tab.on("request", lambda request: requests.append(request.url))
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    tab.close()
-    outside = [
-        url
-        for url in requests
-        if not url.startswith(("data:", "blob:")) and urlsplit(url).hostname != "127.0.0.1"
-    ]
-    assert outside == [], f"requests left 127.0.0.1: {outside}"
-    assert errors == [], f"JavaScript errors: {errors}"
+    with watched_tab(browser_context) as tab:
+        yield tab

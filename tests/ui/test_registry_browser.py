@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
+from ui_tabs import watched_tab
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -71,22 +71,8 @@ def registry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def tab(browser_context: Any, registry_server: str) -> Iterator[Any]:
-    """A fresh page; fails the test on a request off 127.0.0.1, a script error or a dialog."""
-    page = browser_context.new_page()
-    requests: list[str] = []
-    errors: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: (errors.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    yield page
-    page.close()
-    outside = [
-        url
-        for url in requests
-        if not url.startswith(("data:", "blob:")) and urlsplit(url).hostname != "127.0.0.1"
-    ]
-    assert outside == [], f"requests left 127.0.0.1: {outside}"
-    assert errors == [], f"JavaScript errors or dialogs: {errors}"
+    with watched_tab(browser_context) as page:
+        yield page
 
 
 def test_browse_models_versions_lineage_and_diff(tab, registry_server: str):

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from modelyard.registry import LineageGraph, LineageNode
-from modelyard.ui.registry_pages import safe_svg
+from modelyard.ui.svg import safe_svg
 
 #: The second run's name: it shows up in tables and in the lineage picture, escaped.
 HOSTILE = "<img src=x onerror=alert(1)>"

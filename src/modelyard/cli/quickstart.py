@@ -110,7 +110,8 @@ def quickstart(ctx: click.Context, as_json: bool) -> None:
         f"  modelyard models lineage {result.model_uri}   data, code and run behind it\n"
         f"  modelyard pipelines show {demo.second_run_id[:8]}"
         "    the pipeline run and its cache hits\n"
-        "  modelyard server              the web UI at http://127.0.0.1:5050\n"
+        "  modelyard server              the web UI at http://127.0.0.1:5050"
+        f" (this pipeline run: /pipelines/runs/{demo.second_run_id})\n"
         '  python -c "import modelyard as yard; '
         "print(yard.search_runs('quickstart').to_pandas())\""
     )

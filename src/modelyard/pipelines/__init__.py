@@ -27,6 +27,7 @@ from modelyard.pipelines.entities import (
     PipelineDiff,
     PipelinePlan,
     PipelineRun,
+    PipelineSummary,
     PlannedStep,
     StepDiff,
     StepRun,
@@ -39,6 +40,7 @@ from modelyard.pipelines.runs import (
     explain_runs,
     get_pipeline_run,
     list_pipeline_runs,
+    list_pipelines,
     resume_pipeline,
 )
 from modelyard.pipelines.steps import Step, StepOptions, step
@@ -56,6 +58,7 @@ __all__ = [
     "PipelineDiff",
     "PipelinePlan",
     "PipelineRun",
+    "PipelineSummary",
     "PlannedStep",
     "Step",
     "StepDiff",
@@ -67,6 +70,7 @@ __all__ = [
     "explain_runs",
     "get_pipeline_run",
     "list_pipeline_runs",
+    "list_pipelines",
     "loguniform",
     "pipeline",
     "pipeline_svg",

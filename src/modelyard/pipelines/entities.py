@@ -317,6 +317,24 @@ class SweepResult:
         }
 
 
+@dataclass(frozen=True)
+class PipelineSummary:
+    """A pipeline as the store knows it: its name, how many runs it has, and its newest run."""
+
+    name: str
+    runs: int
+    last_run_id: str
+    last_status: str
+    last_start_time: int
+    last_end_time: int | None = None
+    source: str | None = None
+    executor: str = "local"
+    experiment_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
 def _client(client: TrackingClient | None) -> TrackingClient:
     if client is not None:
         return client

@@ -22,6 +22,7 @@ from modelyard.pipelines.entities import (
     OutputRef,
     PipelineDiff,
     PipelineRun,
+    PipelineSummary,
     StepDiff,
     StepRun,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "explain_runs",
     "get_pipeline_run",
     "list_pipeline_runs",
+    "list_pipelines",
     "output_ref",
     "resume_pipeline",
     "step_of",
@@ -114,11 +116,38 @@ def list_pipeline_runs(
     max_results: int = 50,
     client: TrackingClient | None = None,
 ) -> list[PipelineRun]:
-    """Pipeline runs, newest first (only those of ``pipeline`` when given)."""
+    """Pipeline runs, newest first (only those of ``pipeline`` when given), with the latest
+    value of each metric they logged."""
     client = _client(client)
     client.mark_dead_runs()
-    rows = pipeline_store(client).list_pipeline_runs(pipeline, max_results)
-    return [_pipeline_run({**row, "metrics": {}}) for row in rows]
+    store = pipeline_store(client)
+    rows = store.list_pipeline_runs(pipeline, max_results)
+    metrics = store.latest_metrics([row["run_id"] for row in rows])
+    return [_pipeline_run({**row, "metrics": metrics.get(row["run_id"], {})}) for row in rows]
+
+
+def list_pipelines(*, client: TrackingClient | None = None) -> list[PipelineSummary]:
+    """Every pipeline that has runs, by name, with its run count and newest run.
+
+    >>> [(p.name, p.runs, p.last_status) for p in yard.list_pipelines()]   # doctest: +SKIP
+    [('training', 3, 'FINISHED')]
+    """
+    client = _client(client)
+    client.mark_dead_runs()
+    return [
+        PipelineSummary(
+            name=row["pipeline"],
+            runs=int(row["runs"]),
+            last_run_id=row["run_id"],
+            last_status=row["status"],
+            last_start_time=row["start_time"],
+            last_end_time=row["end_time"],
+            source=row["source"],
+            executor=row["executor"],
+            experiment_id=row["experiment_id"],
+        )
+        for row in pipeline_store(client).list_pipelines()
+    ]
 
 
 def step_of(run: PipelineRun, step: str) -> StepRun:

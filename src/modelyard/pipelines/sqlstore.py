@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, desc, insert, select, update
+from sqlalchemy import Connection, and_, desc, func, insert, select, update
 
 from modelyard.errors import NotFound
 from modelyard.store import tables as t
@@ -176,6 +176,41 @@ class SqlPipelineStore:
         for row in rows:
             row["steps"] = steps.get(row["run_id"], [])
         return rows
+
+    def list_pipelines(self) -> list[dict[str, Any]]:
+        """One row per pipeline name, by name: its run count and its newest run (id, status,
+        times, source, executor)."""
+        p = t.pipeline_runs.c
+        counts = (
+            select(p.pipeline, func.count().label("runs"), func.max(p.created_at).label("last"))
+            .group_by(p.pipeline)
+            .subquery()
+        )
+        query = (
+            select(
+                counts.c.pipeline,
+                counts.c.runs,
+                p.run_id,
+                p.source,
+                p.executor,
+                t.runs.c.status,
+                t.runs.c.start_time,
+                t.runs.c.end_time,
+                t.runs.c.experiment_id,
+            )
+            .join(
+                t.pipeline_runs,
+                and_(p.pipeline == counts.c.pipeline, p.created_at == counts.c.last),
+            )
+            .join(t.runs, t.runs.c.run_id == p.run_id)
+            .order_by(counts.c.pipeline, desc(p.run_id))
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        out: dict[str, dict[str, Any]] = {}
+        for row in rows:  # two runs created in the same millisecond: keep one
+            out.setdefault(row["pipeline"], dict(row))
+        return list(out.values())
 
     # -- step runs --------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from modelyard.errors import StoreError
-from modelyard.server import api, blobs, registry_api
+from modelyard.server import api, blobs, pipelines_api, registry_api
 from modelyard.server.auth import TokenAuth, TokenTable, install_login
 from modelyard.server.responses import ErrorGuard, JSONBody, install_error_handlers
 from modelyard.server.schemas import MetricBatchIn
@@ -81,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
     api.add_routes(app)
     blobs.add_routes(app)
     registry_api.add_routes(app)
+    pipelines_api.add_routes(app)
 
     @app.get("/health", tags=["server"])
     def health(request: Request) -> Response:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from modelyard.settings import Settings
     from modelyard.tracking.sqlstore import SqlTrackingStore
 
-__all__ = ["ROUTES", "AppClient", "add_routes", "registry_client", "router"]
+__all__ = ["ROUTES", "SVG_HEADERS", "AppClient", "add_routes", "registry_client", "router"]
 
 ModelName = Annotated[str, Path(min_length=1, max_length=256, description="a registered model")]
 Version = Annotated[int, Path(ge=1, le=INT32_MAX, description="a version number: 1, 2, 3...")]
@@ -57,7 +57,7 @@ Uri = Annotated[
 VersionRef = Annotated[
     str, Query(min_length=1, max_length=64, description="a version number, latest, or an alias")
 ]
-_SVG_HEADERS = {"content-security-policy": "sandbox", "x-content-type-options": "nosniff"}
+SVG_HEADERS = {"content-security-policy": "sandbox", "x-content-type-options": "nosniff"}
 _CLIENT_LOCK = threading.Lock()
 
 
@@ -317,7 +317,7 @@ def get_lineage(
     """The lineage graph of a model version or run; ``format=svg`` is a picture, ``dot`` DOT."""
     graph = reg.lineage(_check_uri(uri), depth=depth, client=_client(request))
     if format == "svg":
-        return Response(graph.to_svg(), media_type="image/svg+xml", headers=_SVG_HEADERS)
+        return Response(graph.to_svg(), media_type="image/svg+xml", headers=SVG_HEADERS)
     if format == "dot":
         return Response(graph.to_dot(), media_type="text/vnd.graphviz; charset=utf-8")
     return _ok(graph.to_dict())

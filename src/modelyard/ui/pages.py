@@ -23,10 +23,10 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from modelyard._digest import CHUNK_SIZE
 from modelyard.artifacts import validate_artifact_path
 from modelyard.errors import InvalidArgument, ModelyardError, NotFound
+from modelyard.store.database import now_ms
 from modelyard.store.search import next_page_token, search_query
 from modelyard.tracking.compare import compare_runs
 from modelyard.tracking.entities import Run
-from modelyard.tracking.sqlstore import now_ms
 from modelyard.ui.datasets import MAX_COLUMNS, column_views
 from modelyard.ui.previews import (
     Preview,

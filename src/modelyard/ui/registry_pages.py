@@ -11,34 +11,26 @@ redirects to the version the alias points at.
 The pages call the registry SDK with ``client=`` the app's
 :func:`~modelyard.server.registry_api.registry_client`, so they share the app's stores. The
 lineage picture comes from :meth:`~modelyard.registry.LineageGraph.to_svg`; since its labels
-are user data it is re-emitted through :func:`safe_svg`, which keeps only the elements and
-attributes the picture uses (no script, no links, no event handlers, no styles).
-
->>> str(safe_svg('<svg xmlns="http://www.w3.org/2000/svg"><script>x()</script><text>a&lt;b</text></svg>'))
-'<svg xmlns="http://www.w3.org/2000/svg" role="img"><text>a&lt;b</text></svg>'
+are user data it is re-emitted through :func:`~modelyard.ui.svg.safe_svg`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from markupsafe import Markup
 from starlette.responses import RedirectResponse, Response
 
 from modelyard import registry as reg
 from modelyard.errors import InvalidArgument, ModelyardError, NotFound
 from modelyard.server.registry_api import registry_client
 from modelyard.ui.pages import store_of
+from modelyard.ui.svg import safe_svg
 
 if TYPE_CHECKING:
-    from xml.etree.ElementTree import Element
-
     from starlette.requests import Request
 
     from modelyard.registry import ModelDiff, ModelEvent, ModelVersion
@@ -46,88 +38,13 @@ if TYPE_CHECKING:
     from modelyard.tracking.sqlstore import SqlTrackingStore
     from modelyard.ui.render import Renderer
 
-__all__ = ["MAX_METRIC_COLUMNS", "DiffRow", "RegistryPages", "diff_sections", "safe_svg"]
+__all__ = ["MAX_METRIC_COLUMNS", "DiffRow", "RegistryPages", "diff_sections"]
 
 #: Most metric columns the versions table shows (the chart can pick any metric).
 MAX_METRIC_COLUMNS = 8
 _INT32_MAX = 2**31 - 1
 _MANIFEST = "modelyard-model.json"
 _VERDICT_BADGES = {"reproduced": "ok", "differs": "warn", "could_not_run": "bad"}
-
-# -- the lineage picture, sanitized -------------------------------------------------------------
-
-_SVG_NS = "http://www.w3.org/2000/svg"
-_SVG_TAGS = frozenset({"svg", "defs", "marker", "path", "g", "title", "rect", "text"})
-_SVG_ATTRIBUTES = frozenset(
-    {
-        "width", "height", "viewBox", "font-family", "font-size", "class", "id", "data-id",
-        "x", "y", "rx", "d", "fill", "stroke", "stroke-width", "marker-end",
-        "refX", "refY", "markerWidth", "markerHeight", "orient",
-    }
-)  # fmt: skip
-_LOCAL_REF = re.compile(r"url\(#[A-Za-z][\w-]*\)")
-_SVG_ID = re.compile(r"[A-Za-z][\w-]*")
-
-
-def _local(name: str) -> str:
-    return name.rsplit("}", 1)[-1]
-
-
-def _attribute(name: str, value: str) -> str | None:
-    """``name="value"`` when the attribute is one the picture needs and harmless, else None."""
-    if name not in _SVG_ATTRIBUTES:
-        return None
-    if name == "marker-end":
-        return f'{name}="{value}"' if _LOCAL_REF.fullmatch(value) else None
-    if name == "id" and not _SVG_ID.fullmatch(value):
-        return None
-    if "url(" in value.lower():
-        return None
-    return f'{name}="{html.escape(value, quote=True)}"'
-
-
-def _emit(element: Element, out: list[str], label: str | None) -> None:
-    tag = _local(element.tag)
-    if tag not in _SVG_TAGS:
-        return
-    attributes = []
-    if label is not None:
-        attributes.append(f'xmlns="{_SVG_NS}" role="img"')
-        if label:
-            attributes.append(f'aria-label="{html.escape(label, quote=True)}"')
-    for name, value in element.attrib.items():
-        kept = _attribute(_local(name), value)
-        if kept is not None:
-            attributes.append(kept)
-    out.append(f"<{tag} {' '.join(attributes)}>" if attributes else f"<{tag}>")
-    if element.text:
-        out.append(html.escape(element.text, quote=False))
-    for child in element:
-        _emit(child, out, None)
-        if child.tail:
-            out.append(html.escape(child.tail, quote=False))
-    out.append(f"</{tag}>")
-
-
-def safe_svg(svg: str, label: str = "") -> Markup:
-    """``svg`` re-emitted with only the elements and attributes a lineage picture uses.
-
-    Text is escaped again; ``<script>``, ``<a>``, ``<foreignObject>``, ``style``, ``href`` and
-    ``on*`` attributes are dropped, and ``marker-end`` may only name a local ``url(#id)``.
-    InvalidArgument when ``svg`` is not an SVG document.
-    """
-    from xml.etree import ElementTree
-
-    try:
-        root = ElementTree.fromstring(svg)
-    except ElementTree.ParseError as exc:
-        raise InvalidArgument(f"the lineage picture is not valid SVG: {exc}") from exc
-    if _local(root.tag) != "svg":
-        raise InvalidArgument(f"the lineage picture is a <{_local(root.tag)}>, not an <svg>")
-    out: list[str] = []
-    _emit(root, out, label)
-    return Markup("".join(out))
-
 
 # -- the diff table -----------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMING_SOON",
+    "SECTIONS",
     "Renderer",
     "fmt_duration",
     "fmt_size",
@@ -41,8 +42,14 @@ __all__ = [
 ]
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
+#: The sections of the top navigation: (label, path, the ``section`` pages of it set).
+SECTIONS = (
+    ("Experiments", "/", "experiments"),
+    ("Models", "/models", "models"),
+    ("Pipelines", "/pipelines", "pipelines"),
+)
 #: The sections that come next, shown greyed in the top navigation.
-COMING_SOON = ("Pipelines", "Deployments", "Monitors", "Automations")
+COMING_SOON = ("Deployments", "Monitors", "Automations")
 
 
 def fmt_time(ms: int | None) -> str:
@@ -153,6 +160,7 @@ class Renderer:
             ),
             "charts": charts,
             "plotly_missing": charts and self.assets.plotly is None,
+            "nav_sections": SECTIONS,
             "coming_soon": COMING_SOON,
             "version": self.version,
             **context,

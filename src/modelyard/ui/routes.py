@@ -18,6 +18,10 @@ handlers can answer a browser with HTML too.
 ``GET /models/{name}``                a model: versions, metrics across versions, aliases
 ``GET /models/{name}/versions/{v}``   a version: signature, files, lineage (``diff=N``)
 ``GET /models/{name}/aliases/{a}``    redirects to the version the alias points at
+``GET /pipelines``                    pipelines and their newest runs (see
+                                      :mod:`modelyard.ui.pipeline_pages`)
+``GET /pipelines/{name}``             a pipeline: its DAG, its runs, explain two runs
+``GET /pipelines/runs/{run_id}``      a pipeline run: DAG, steps, cache hits (``explain=RUN``)
 ``GET /ui/data/...``                  chart data (see :mod:`modelyard.ui.data`)
 ``GET /static/{name}``                our CSS and JS; ``vendor/plotly.min.js``
 ====================================  ======================================================
@@ -35,6 +39,7 @@ from modelyard.errors import ModelyardError
 from modelyard.ui.assets import CACHE_CONTROL, PLOTLY_NAME, Assets, load_assets
 from modelyard.ui.data import compare_metric, run_metric
 from modelyard.ui.pages import Pages
+from modelyard.ui.pipeline_pages import PipelinePages
 from modelyard.ui.registry_pages import RegistryPages
 from modelyard.ui.render import Renderer
 
@@ -118,6 +123,11 @@ def add_routes(app: FastAPI) -> None:
         _html_errors(registry.version, renderer),
         "ui-model-version",
     )
+    pipelines = PipelinePages(renderer)
+    add("/pipelines", _html_errors(pipelines.pipelines, renderer), "ui-pipelines")
+    add("/pipelines/runs/{run_id}", _html_errors(pipelines.run, renderer), "ui-pipeline-run")
+    # after the run route: a pipeline name may hold a "/"
+    add("/pipelines/{name:path}", _html_errors(pipelines.pipeline, renderer), "ui-pipeline")
     add("/ui/data/runs/{run_id}/metrics/{key:path}", _json_errors(run_metric), "ui-data-metric")
     add(
         "/ui/data/compare/metrics/{key:path}",

@@ -93,10 +93,36 @@
     });
   }
 
+  /* A pipeline DAG: a click on a step opens its step run (the table below links it too). */
+  function pipelineSteps() {
+    var base = document.body.dataset.base || "";
+    document.querySelectorAll(".pipeline-dag .step[data-run-id]").forEach(function (step) {
+      var id = step.getAttribute("data-run-id");
+      if (!/^[0-9a-f]{8,32}$/.test(id)) { return; }
+      step.style.cursor = "pointer";
+      step.addEventListener("click", function () {
+        window.location.assign(base + "/runs/" + id);
+      });
+    });
+  }
+
+  /* The explain form of a pipeline page explains run A -> run B: it goes to B's page. */
+  function explainPair() {
+    var form = document.getElementById("explain-form");
+    var target = form && form.querySelector("select[data-explain-target]");
+    if (!target) { return; }
+    form.addEventListener("submit", function () {
+      form.setAttribute("action", (form.dataset.base || "") + "/pipelines/runs/" +
+        encodeURIComponent(target.value) + "#explain");
+    });
+  }
+
   localTimes();
   joinForms();
   compareSelection();
   filterErrorCaret();
   onlyDifferences();
   pickerClosing();
+  pipelineSteps();
+  explainPair();
 })();
