@@ -275,3 +275,33 @@ def test_browse_from_the_nav_to_a_step_run_and_explain(tab, pipelines_server, pi
     tab.click("#pipeline-graph svg .step[data-step='fit']")
     tab.wait_for_url(base + f"/runs/{third.steps['fit'].run_id}")
     assert tab.locator("#run-name").inner_text() == "fit"
+
+
+def test_tracked_runs_link_back_to_their_pipeline_pages(get, pipelines: Pipelines):
+    run, first = pipelines.third, pipelines.first
+    html = get(f"/runs/{run.run_id}").text
+    link = re.search(r'id="pipeline-link">(.*?)</p>', html, re.S).group(1)  # type: ignore[union-attr]
+    assert f'href="/pipelines/runs/{run.run_id}"' in link and 'href="/pipelines/training"' in link
+    cached = get(f"/runs/{run.steps['prepare'].run_id}").text
+    link = re.search(r'id="pipeline-link">(.*?)</p>', cached, re.S).group(1)  # type: ignore[union-attr]
+    assert f'href="/pipelines/runs/{run.run_id}"' in link
+    assert f'href="/runs/{first.steps["prepare"].run_id}"' in link  # computed by
+    ran = get(f"/runs/{run.steps['fit'].run_id}").text
+    link = re.search(r'id="pipeline-link">(.*?)</p>', ran, re.S).group(1)  # type: ignore[union-attr]
+    assert "Step <strong>fit</strong>" in link and "served from the cache" not in link
+
+
+def test_the_timeline_draws_a_bar_per_step_that_started(get, pipelines: Pipelines):
+    run = pipelines.third
+    html = get(f"/pipelines/runs/{run.run_id}").text
+    svg = re.search(r'id="pipeline-timeline">(.*?)</div>', html, re.S).group(1)  # type: ignore[union-attr]
+    bars = dict(re.findall(r'data-step="(\w+)".*?<rect x="([\d.]+)"', svg, re.S))
+    assert list(bars) == ["prepare", "fit", "evaluate"]
+    # steps ran one after the other here: each bar starts at or after the one before
+    starts = [float(x) for x in bars.values()]
+    assert starts == sorted(starts)
+    assert f'data-run-id="{run.steps["fit"].run_id}"' in svg
+    failed = get(f"/pipelines/runs/{pipelines.failed.run_id}").text
+    svg = re.search(r'id="pipeline-timeline">(.*?)</div>', failed, re.S).group(1)  # type: ignore[union-attr]
+    after = re.search(r'<g class="step skipped" data-step="after".*?</g>', svg, re.S)
+    assert after and "<rect" not in after.group(0)  # never started: a name, no bar

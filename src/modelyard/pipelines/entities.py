@@ -84,7 +84,8 @@ class StepRun:
 
     ``status`` is FINISHED, FAILED, KILLED, RUNNING or SKIPPED (never started). A step served
     from the cache is FINISHED with ``cached=True`` and ``cached_from_run_id`` naming the step
-    run that computed its outputs. ``duration`` is in seconds; ``components`` holds what the
+    run that computed its outputs. ``duration`` is in seconds (``start_time`` and ``end_time``
+    in milliseconds since the epoch); ``components`` holds what the
     cache key was made of (see :func:`modelyard.pipelines.explain_runs`).
     """
 
@@ -99,6 +100,8 @@ class StepRun:
     cache_key: str | None = None
     attempts: int = 0
     components: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    start_time: int | None = None
+    end_time: int | None = None
 
     def load(self, name: str = "output", *, client: TrackingClient | None = None) -> Any:
         """The value of output ``name``, read back from the artifact store."""

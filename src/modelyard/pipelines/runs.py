@@ -69,6 +69,8 @@ def _step_run(row: Mapping[str, Any]) -> StepRun:
         cache_key=row.get("cache_key"),
         attempts=int(row.get("attempts") or 0),
         components=row.get("components"),
+        start_time=row.get("start_time"),
+        end_time=row.get("end_time"),
     )
 
 

@@ -4,7 +4,9 @@
 pipeline run (its recorded graph, each step coloured by status, cache hits marked). Steps sit in
 columns by longest path from the first step; within a column they are ordered by the mean
 position of their upstream steps, which keeps most edges short and uncrossed. No Graphviz
-binary is needed; the web UI embeds the text as is.
+binary is needed; the web UI embeds the text as is. :func:`timeline_svg` draws when each step
+of a pipeline run ran, one bar per step on a shared time axis: where the time went, and which
+steps ran side by side.
 
 >>> from modelyard.pipelines import step, pipeline
 >>> @step
@@ -23,11 +25,12 @@ True
 from __future__ import annotations
 
 import html
+import math
 from typing import Any
 
 from modelyard.errors import InvalidArgument
 
-__all__ = ["STATUS_COLORS", "pipeline_svg"]
+__all__ = ["STATUS_COLORS", "pipeline_svg", "timeline_svg"]
 
 STATUS_COLORS = {
     "FINISHED": ("#e3f4e6", "#2e8540"),
@@ -153,3 +156,84 @@ def pipeline_svg(obj: Any) -> str:
         )
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+_LABEL_W, _ROW_H, _BAR_H, _PLOT_W = 150, 22, 14, 560
+
+
+def _tick(span: float) -> float:
+    """A round tick interval (seconds) giving about 5 ticks over ``span`` seconds."""
+    raw = max(span, 1e-3) / 5
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(float(m * magnitude) for m in (1, 2, 5, 10) if m * magnitude >= raw)
+
+
+def _seconds(value: float) -> str:
+    if value == 0:
+        return "0"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:g} s"
+
+
+def timeline_svg(run: Any) -> str | None:
+    """SVG text of when each step of pipeline run ``run`` started and ended (None when no step
+    has started): a bar per step, coloured by status, on one axis of seconds from the start."""
+    started = [s for s in run.steps.values() if s.start_time is not None]
+    if not started:
+        return None
+    origin = min(run.start_time or started[0].start_time, *(s.start_time for s in started))
+    last = max(
+        [run.end_time or 0, *((s.end_time or s.start_time) for s in started)], default=origin
+    )
+    span = max((last - origin) / 1000, 1e-3)
+    tick = _tick(span)
+    scale = _PLOT_W / (math.ceil(span / tick) * tick)
+    rows = list(run.steps.values())
+    height = _PAD * 2 + 18 + len(rows) * _ROW_H
+    width = _PAD * 2 + _LABEL_W + _PLOT_W + 20
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" '
+        'class="modelyard-timeline">',
+        f"<title>{html.escape(f'timeline of {run.pipeline}')}</title>",
+    ]
+    left, axis_y = _PAD + _LABEL_W, height - _PAD - 4
+    ticks = math.ceil(span / tick)
+    for i in range(ticks + 1):
+        x = left + i * tick * scale
+        out.append(
+            f'<path d="M {x:.1f} {_PAD} L {x:.1f} {axis_y - 12}" stroke="#e5e7eb" '
+            'stroke-width="1"/>'
+            f'<text x="{x:.1f}" y="{axis_y}" font-size="10" fill="#555" text-anchor="middle">'
+            f"{html.escape(_seconds(round(i * tick, 6)))}</text>"
+        )
+    for i, step in enumerate(rows):
+        y = _PAD + i * _ROW_H
+        name = step.name if len(step.name) <= 22 else step.name[:21] + "…"
+        status = "CACHED" if step.cached else step.status
+        fill, stroke = STATUS_COLORS.get(status, STATUS_COLORS[None])
+        run_attr = f' data-run-id="{html.escape(step.run_id)}"' if step.run_id else ""
+        out.append(
+            f'<g class="step {html.escape(str(status).lower())}" '
+            f'data-step="{html.escape(step.name)}"{run_attr}>'
+            f"<title>{html.escape(_bar_title(step))}</title>"
+            f'<text x="{_PAD}" y="{y + _BAR_H - 2}" font-size="12" fill="#111">'
+            f"{html.escape(name)}</text>"
+        )
+        if step.start_time is not None:
+            end = step.end_time if step.end_time is not None else last
+            x = left + (step.start_time - origin) / 1000 * scale
+            bar = max((end - step.start_time) / 1000 * scale, 2.0)
+            out.append(
+                f'<rect x="{x:.1f}" y="{y + 2}" width="{bar:.1f}" height="{_BAR_H}" rx="3" '
+                f'fill="{fill}" stroke="{stroke}" stroke-width="1.2"/>'
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _bar_title(step: Any) -> str:
+    what = "cached" if step.cached else step.status.lower()
+    if step.duration is None:
+        return f"{step.name}: {what}"
+    return f"{step.name}: {what}, {_seconds(round(step.duration, 3))}"

@@ -6,8 +6,9 @@ run left it (steps coloured by status, cache hits marked) above the table of its
 steps run and cached, duration, params, latest metrics), with a form to explain what changed
 between two runs. ``/pipelines/runs/{run_id}`` shows one run: its DAG, each step (status, cache
 hit and the step run it was served from, duration, attempts, outputs linked to their artifact
-files, error, the step's own tracked run), params and metrics; ``?explain=RUN`` adds, for each
-step, whether its cache key matched that run's and which part changed.
+files, error, the step's own tracked run), a timeline of when each step ran, params and
+metrics; ``?explain=RUN`` adds, for each step, whether its cache key matched that run's and
+which part changed.
 
 The pages call :mod:`modelyard.pipelines` with ``client=`` the app's
 :func:`~modelyard.server.registry_api.registry_client`; the DAG picture of
@@ -105,6 +106,13 @@ def _picture(run: PipelineRun) -> Markup:
     return safe_svg(pl.pipeline_svg(run), f"DAG of pipeline {run.pipeline}, run {run.run_id}")
 
 
+def _timeline(run: PipelineRun) -> Markup | None:
+    from modelyard.pipelines.svg import timeline_svg
+
+    svg = timeline_svg(run)
+    return None if svg is None else safe_svg(svg, f"when each step of run {run.run_id} ran")
+
+
 class PipelinePages:
     """The pipeline page handlers of one app (``routes.py`` gives them their URLs)."""
 
@@ -181,6 +189,7 @@ class PipelinePages:
             "run": run,
             "summary": summarize(run),
             "picture": _picture(run),
+            "timeline": _timeline(run),
             "steps": steps,
             "others": others,
             "explain_with": explain_with,

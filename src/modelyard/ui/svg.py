@@ -31,7 +31,7 @@ _SVG_ATTRIBUTES = frozenset(
         "width", "height", "viewBox", "font-family", "font-size", "font-weight", "class", "id",
         "data-id", "data-step", "data-run-id",
         "x", "y", "rx", "d", "fill", "stroke", "stroke-width", "marker-end",
-        "refX", "refY", "markerWidth", "markerHeight", "orient",
+        "refX", "refY", "markerWidth", "markerHeight", "orient", "text-anchor",
     }
 )  # fmt: skip
 _LOCAL_REF = re.compile(r"url\(#[A-Za-z][\w-]*\)")
