@@ -12,45 +12,9 @@ from typing import Any
 
 import pytest
 
-import modelyard as yard
+from demo_flows import fragile, training
 
 READ = "r-" + "7" * 20
-
-
-@yard.step
-def prepare(n: int) -> list[int]:
-    return list(range(n))
-
-
-@yard.step
-def fit(data: list[int], c: float) -> dict[str, float]:
-    return {"w": sum(data) * c}
-
-
-@yard.step
-def evaluate(model: dict[str, float], data: list[int]) -> dict[str, float]:
-    return {"auc": model["w"] / (1 + model["w"]), "rows": float(len(data))}
-
-
-@yard.pipeline
-def training(n: int = 5, c: float = 1.0) -> None:
-    data = prepare(n)
-    evaluate(fit(data, c), data)
-
-
-@yard.step
-def explode(n: int) -> int:
-    raise ValueError(f"cannot take n={n}")
-
-
-@yard.step
-def after(x: int) -> int:
-    return x
-
-
-@yard.pipeline(name="fragile")
-def fragile(n: int = 1) -> None:
-    after(explode(n))
 
 
 @dataclass(frozen=True)
@@ -148,7 +112,7 @@ def test_a_run_has_its_steps_cache_hits_and_outputs(api, runs: Runs):
 
     failed = api.get(f"/api/pipelines/runs/{runs.failed}").json()
     assert failed["status"] == "FAILED"
-    assert "explode" in failed["error"] and "cannot take n=1" in failed["error"]
+    assert "explode" in failed["error"] and "bad <input> n=1" in failed["error"]
     assert failed["steps"]["explode"]["status"] == "FAILED"
     assert failed["steps"]["after"]["status"] == "SKIPPED"
     assert failed["steps"]["after"]["run_id"] is None

@@ -18,45 +18,7 @@ import httpx
 import pytest
 from ui_tabs import watched_tab
 
-import modelyard as yard
-
-HOSTILE = "<img src=x onerror=alert(1)>"
-
-
-@yard.step
-def prepare(n: int) -> list[int]:
-    return list(range(n))
-
-
-@yard.step
-def fit(data: list[int], c: float) -> dict[str, float]:
-    return {"w": sum(data) * c}
-
-
-@yard.step
-def evaluate(model: dict[str, float], data: list[int]) -> dict[str, float]:
-    return {"auc": model["w"] / (1 + model["w"])}
-
-
-@yard.pipeline
-def training(n: int = 5, c: float = 1.0) -> None:
-    data = prepare(n)
-    evaluate(fit(data, c), data)
-
-
-@yard.step
-def explode(n: int) -> int:
-    raise ValueError(f"bad <input> n={n}")
-
-
-@yard.step
-def after(x: int) -> int:
-    return x
-
-
-@yard.pipeline(name=HOSTILE)
-def fragile(n: int = 1) -> None:
-    after(explode(n))
+from demo_flows import HOSTILE, hostile, training
 
 
 @dataclass(frozen=True)
@@ -81,7 +43,7 @@ def populate(root: Path) -> Pipelines:
             training.run(max_workers=0, client=client),
             training.run(max_workers=0, client=client),
             training.run(c=2.0, max_workers=0, client=client),
-            fragile.run(max_workers=0, client=client),
+            hostile.run(max_workers=0, client=client),
         ]
     finally:
         client.close()
