@@ -8,6 +8,7 @@ Chromium against the whole server app on 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,6 +128,13 @@ def test_a_pipeline_page_draws_its_dag_and_tables_its_runs(get, pipelines: Pipel
     assert 'title="param n"' not in html  # n does not
     assert ">0.952381<" in rows[0]  # auc of c=2: 20 / 21
     assert 'id="explain-form"' in html
+    data = json.loads(re.search(r'id="runs-chart-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert data["x"] == [1, 2, 3] and data["metric"] == "auc"  # oldest first
+    assert data["metrics"]["auc"] == pytest.approx([10 / 11, 10 / 11, 20 / 21])
+    assert data["links"][-1] == f"/pipelines/runs/{pipelines.third.run_id}"
+    assert data["labels"][-1] == f"{pipelines.third.run_id[:8]} c=2.0"
+    picked = get("/pipelines/training", params={"metric": "w"}).text
+    assert '<option value="w" selected>' in picked
 
 
 def test_a_run_page_shows_steps_cache_hits_outputs_and_links(get, pipelines: Pipelines):
@@ -225,6 +233,9 @@ def test_browse_from_the_nav_to_a_step_run_and_explain(tab, pipelines_server, pi
     tab.click("#pipelines >> text=training")
     tab.wait_for_url(base + "/pipelines/training")
     assert tab.locator("#pipeline-graph svg .step").count() == 3
+    tab.wait_for_selector("#runs-chart[data-metric=auc][data-state=ready]")
+    drawn = tab.evaluate("() => document.getElementById('runs-chart').data[0].y")
+    assert drawn == pytest.approx([10 / 11, 10 / 11, 20 / 21])
     # explain run A -> run B from the pipeline page: lands on B's page with A picked
     tab.select_option("#explain-a", first.run_id)
     tab.select_option("#explain-b", third.run_id)

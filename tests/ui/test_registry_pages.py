@@ -196,7 +196,7 @@ def test_model_page_shows_versions_metrics_and_alias_history(get, registry: Regi
     assert '<th class="num" data-metric="accuracy">' in html and 'data-metric="auc"' in html
     assert ">0.9<" in v1 and ">0.81<" in v2
     data = chart_data(html)
-    assert data["versions"] == [1, 2] and data["labels"] == ["v1 @challenger", "v2 @champion"]
+    assert data["x"] == [1, 2] and data["labels"] == ["v1 @challenger", "v2 @champion"]
     assert data["metrics"]["auc"] == pytest.approx([0.9, 0.81])
     assert data["metric"] == "accuracy"  # every version has both; the first by name
     assert 'src="/static/vendor/plotly.min.js' in html

@@ -2,13 +2,13 @@
 
 ``/pipelines`` lists the pipelines that have runs (run count, newest run and its status) and
 the newest runs of all of them. ``/pipelines/{name}`` draws the pipeline's DAG as its newest
-run left it (steps coloured by status, cache hits marked) above the table of its runs (status,
-steps run and cached, duration, params, latest metrics), with a form to explain what changed
-between two runs. ``/pipelines/runs/{run_id}`` shows one run: its DAG, each step (status, cache
-hit and the step run it was served from, duration, attempts, outputs linked to their artifact
-files, error, the step's own tracked run), a timeline of when each step ran, params and
-metrics; ``?explain=RUN`` adds, for each step, whether its cache key matched that run's and
-which part changed.
+run left it (steps coloured by status, cache hits marked), a chart of one metric across its
+runs, and the table of its runs (status, steps run and cached, duration, params, latest
+metrics), with a form to explain what changed between two runs. ``/pipelines/runs/{run_id}``
+shows one run: its DAG, each step (status, cache hit and the step run it was served from,
+duration, attempts, outputs linked to their artifact files, error, the step's own tracked
+run), a timeline of when each step ran, params and metrics; ``?explain=RUN`` adds, for each
+step, whether its cache key matched that run's and which part changed.
 
 The pages call :mod:`modelyard.pipelines` with ``client=`` the app's
 :func:`~modelyard.server.registry_api.registry_client`; the DAG picture of
@@ -157,9 +157,28 @@ class PipelinePages:
             for key in sorted({k for r in runs for k in r.params})
             if len({repr(r.params.get(key)) for r in runs}) > 1
         ][:MAX_METRIC_COLUMNS]
+        keys = sorted(counts, key=lambda k: (-counts[k], k))
+        wanted = str(request.query_params.get("metric", ""))
+        metric = wanted if wanted in counts else (keys[0] if keys else "")
+        oldest_first = list(reversed(runs))
+        base = self._base(request)
+        chart = {
+            "metric": metric,
+            "x": list(range(1, len(runs) + 1)),
+            "x_title": "run, oldest first",
+            "labels": [
+                f"{r.run_id[:8]} " + " ".join(f"{k}={r.params.get(k)!r}" for k in varied)
+                for r in oldest_first
+            ],
+            "metrics": {k: [_finite(r.metrics.get(k)) for r in oldest_first] for k in sorted(keys)},
+            "links": [f"{base}/pipelines/runs/{r.run_id}" for r in oldest_first],
+        }
         context = {
             "section": "pipelines",
             "name": name,
+            "chart": chart,
+            "metric": metric,
+            "metric_keys": sorted(keys),
             "latest": runs[0],
             "picture": _picture(runs[0]),
             "runs": [summarize(r) for r in runs],
@@ -169,7 +188,7 @@ class PipelinePages:
             "shown": len(runs),
             "limit": PIPELINE_RUNS,
         }
-        return self.renderer.page(request, "pipeline.html", context)
+        return self.renderer.page(request, "pipeline.html", context, charts=bool(keys))
 
     # -- /pipelines/runs/{run_id} -----------------------------------------------------------
 

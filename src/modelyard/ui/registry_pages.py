@@ -313,7 +313,8 @@ class RegistryPages:
         metric = wanted if wanted in counts else (keys[0] if keys else "")
         chart = {
             "metric": metric,
-            "versions": [v.version for v in versions],
+            "x": [v.version for v in versions],
+            "x_title": "version",
             "labels": [_label(v) for v in versions],
             "metrics": {
                 key: [_finite(v.metrics.get(key)) for v in versions] for key in sorted(keys)

@@ -144,3 +144,63 @@
     window.setInterval(function () { drawn.forEach(draw); }, live * 1000);
   }
 })();
+
+/* One metric across versions or runs: a .series-chart element names the <script> holding its
+   data ({x, labels, metrics: {key: [...]}, metric, x_title, links?}) and the <select> that
+   picks the metric; the pick is kept in the URL (?metric=). A point with a link opens it. */
+(function () {
+  "use strict";
+
+  var FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif";
+  var MAX_TICKS = 30;
+
+  function setUp(el) {
+    var data = JSON.parse(document.getElementById(el.dataset.source).textContent);
+    var select = el.dataset.select ? document.getElementById(el.dataset.select) : null;
+    if (typeof window.Plotly === "undefined") {
+      el.dataset.state = "missing";
+      el.classList.add("chart-missing");
+      el.textContent = "Charts need Plotly.js: pip install plotly, then restart the server.";
+      return;
+    }
+    function draw(key) {
+      var trace = {
+        type: "scatter", mode: "lines+markers", x: data.x, y: data.metrics[key] || [],
+        text: data.labels, hovertemplate: "%{text}<br>" + key + " = %{y}<extra></extra>",
+        line: { width: 2, color: "#2563eb" }, marker: { size: 8, color: "#2563eb" },
+        connectgaps: false
+      };
+      var xaxis = { title: { text: data.x_title, standoff: 4 }, gridcolor: "#e2e8f0", zeroline: false };
+      if (data.x.length <= MAX_TICKS) {
+        xaxis.tickmode = "array"; xaxis.tickvals = data.x; xaxis.ticktext = data.labels;
+      }
+      var layout = {
+        height: 260, margin: { l: 56, r: 12, t: 8, b: 44 },
+        font: { family: FONT, size: 11, color: "#334155" },
+        paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", xaxis: xaxis,
+        yaxis: { title: { text: key }, gridcolor: "#e2e8f0", zeroline: false, automargin: true },
+        hovermode: "closest"
+      };
+      el.dataset.state = "loading";
+      window.Plotly.react(el, [trace], layout, { displaylogo: false, responsive: true })
+        .then(function () { el.dataset.metric = key; el.dataset.state = "ready"; });
+    }
+    draw(data.metric);
+    if (data.links) {
+      el.on("plotly_click", function (event) {
+        var link = event.points.length ? data.links[event.points[0].pointIndex] : null;
+        if (link) { window.location.assign(link); }
+      });
+    }
+    if (select) {
+      select.addEventListener("change", function () {
+        draw(select.value);
+        var url = new URL(window.location.href);
+        url.searchParams.set("metric", select.value);
+        window.history.replaceState(null, "", url.toString());
+      });
+    }
+  }
+
+  document.querySelectorAll(".series-chart[data-source]").forEach(setUp);
+})();
