@@ -206,13 +206,13 @@ def test_a_model_logged_with_log_model_registers_and_loads_by_alias(yard):
     assert list(predictor.predict(frame)) == [2.0, 4.0]
 
 
-def test_remote_mode_says_the_registry_needs_the_store(tmp_path):
+def test_reproduce_in_remote_mode_says_it_needs_the_stores(tmp_path):
     from modelyard.settings import Settings
     from modelyard.tracking.client import TrackingClient
 
     client = TrackingClient(
         Settings.load(project_root=str(tmp_path), tracking_uri="http://127.0.0.1:9")
     )
-    with pytest.raises(InvalidState, match="direct access to the metadata store") as info:
-        reg.list_registered_models(client=client)
+    with pytest.raises(InvalidState, match="needs direct access to the metadata") as info:
+        reg.reproduce("models:/churn/1", client=client)  # said before any request is sent
     assert "MODELYARD_TRACKING_URI" in info.value.hint

@@ -419,3 +419,35 @@ def test_openapi_describes_every_registry_route(make_app, call):
         operation = schema["paths"][path][method.lower()]
         assert "400" in operation["responses"] and "422" not in operation["responses"], path
         assert operation["tags"] in (["models"], ["lineage"])
+
+
+def test_a_repeated_request_id_answers_the_first_version_and_actors_are_recorded(api, logged):
+    body = {"run_id": logged.run_a, "request_id": "req-1", "actor": "ana@laptop"}
+    first = api.post("/api/models/churn/versions", json=body)
+    again = api.post("/api/models/churn/versions", json=body)
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    assert first.json()["version"] == 1 and first.json()["created_by"] == "ana@laptop"
+    other = api.post("/api/models/churn/versions", json=body | {"request_id": "req-2"})
+    assert other.json()["version"] == 2
+    bad = api.post("/api/models/churn/versions", json=body | {"request_id": "a b"})
+    check_error(bad, 400, "InvalidArgument", "request_id")
+    too_long = api.put(
+        "/api/models/churn/aliases/champion", json={"version": 1, "actor": "x" * 300}
+    )
+    check_error(too_long, 400, "InvalidArgument", "actor")
+    assert (
+        api.put("/api/models/churn/aliases/champion", json={"version": 1, "actor": "bo@ci"}).json()[
+            "updated_by"
+        ]
+        == "bo@ci"
+    )
+    api.delete("/api/models/churn/aliases/champion", json={"actor": "cy@desk"})
+    api.post("/api/models/churn/versions/2/archive")  # the body is optional
+    api.post("/api/models/churn/versions/2/restore", json={"actor": "di@desk"})
+    events = api.get("/api/models/churn/events").json()["events"]
+    created = [e for e in events if e["kind"] == "model_version.created"]
+    assert [e["payload"]["request_id"] for e in created] == ["req-1", "req-2"]
+    assert [e["actor"] for e in events][-4:] == ["bo@ci", "cy@desk", events[-2]["actor"], "di@desk"]
+    assert "@" in events[-2]["actor"] and events[-2]["kind"] == "model_version.archived"
+    resolved = api.get("/api/models/resolve", params={"uri": "models:/churn/1"}).json()
+    assert resolved["model_version"] == api.get("/api/models/churn/versions/1").json()

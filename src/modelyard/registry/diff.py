@@ -23,14 +23,18 @@ import dataclasses
 import math
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelyard.registry.entities import ModelVersion
+from modelyard.errors import InvalidArgument
+from modelyard.registry.entities import ModelVersion, json_float, known_fields
+from modelyard.registry.uris import parse_model_uri
 from modelyard.registry.versions import (
     client_or_default,
     get_model_version,
     get_model_version_by_alias,
+    remote_registry,
     resolve_model_version,
 )
 
@@ -69,6 +73,11 @@ class ColumnShift:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ColumnShift:
+        changes = {k: [_stat(x) for x in v] for k, v in (data.get("changes") or {}).items()}
+        return cls(**{**known_fields(cls, data), "changes": changes, "score": _opt(data, "score")})
+
 
 @dataclass(frozen=True)
 class DatasetDiff:
@@ -93,6 +102,15 @@ class DatasetDiff:
         out["shifts"] = [s.to_dict() for s in self.shifts]
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetDiff:
+        values = known_fields(cls, data)
+        values["columns_added"] = tuple(data.get("columns_added") or ())
+        values["columns_removed"] = tuple(data.get("columns_removed") or ())
+        values["type_changes"] = dict(data.get("type_changes") or {})
+        values["shifts"] = tuple(ColumnShift.from_dict(x) for x in data.get("shifts") or ())
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class CodeDiff:
@@ -114,6 +132,10 @@ class CodeDiff:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodeDiff:
+        return cls(**known_fields(cls, data))
+
 
 @dataclass(frozen=True)
 class EnvironmentDiff:
@@ -132,6 +154,10 @@ class EnvironmentDiff:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EnvironmentDiff:
+        return cls(**known_fields(cls, data))
+
 
 @dataclass(frozen=True)
 class ValueChange:
@@ -144,6 +170,10 @@ class ValueChange:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValueChange:
+        return cls(**known_fields(cls, data))
 
 
 @dataclass(frozen=True)
@@ -159,6 +189,11 @@ class MetricDelta:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MetricDelta:
+        floats = {k: _opt(data, k) for k in ("a", "b", "delta", "relative")}
+        return cls(**{**known_fields(cls, data), **floats})
 
 
 @dataclass(frozen=True)
@@ -191,6 +226,23 @@ class ModelDiff:
             "params": [p.to_dict() for p in self.params],
             "metrics": [m.to_dict() for m in self.metrics],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelDiff:
+        """The diff ``to_dict()`` (or ``GET /api/models/{name}/diff``) described."""
+        return cls(
+            name=data["name"],
+            version_a=int(data["version_a"]),
+            version_b=int(data["version_b"]),
+            run_id_a=data["run_id_a"],
+            run_id_b=data["run_id_b"],
+            model={k: list(v) for k, v in (data.get("model") or {}).items()},
+            data=tuple(DatasetDiff.from_dict(d) for d in data.get("data") or ()),
+            code=CodeDiff.from_dict(data["code"]),
+            environment=EnvironmentDiff.from_dict(data["environment"]),
+            params=tuple(ValueChange.from_dict(p) for p in data.get("params") or ()),
+            metrics=tuple(MetricDelta.from_dict(m) for m in data.get("metrics") or ()),
+        )
 
     def rows(self, *, show_all: bool = False) -> list[tuple[str, str, Any, Any, str]]:
         """``(section, key, a, b, note)`` rows for a table; only differences unless ``show_all``."""
@@ -276,6 +328,18 @@ class ModelDiff:
         return out
 
 
+def _opt(data: Mapping[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return None if value is None else json_float(value)
+
+
+def _stat(value: Any) -> Any:
+    """A profile statistic from JSON: ``"NaN"``/``"Infinity"`` back to floats."""
+    if value in ("NaN", "Infinity", "-Infinity"):
+        return json_float(value)
+    return value
+
+
 def _short(value: Any) -> Any:
     if isinstance(value, str) and len(value) in (40, 64):
         return value[:12]
@@ -297,6 +361,25 @@ def _version(name: str, ref: int | str | ModelVersion, client: TrackingClient) -
     return get_model_version(name, ref, client=client)  # type: ignore[arg-type]
 
 
+def _ref(name: str, ref: int | str | ModelVersion) -> str:
+    """A version of ``name`` as the server's diff route takes it: a number, latest or an alias."""
+    other = None
+    if isinstance(ref, ModelVersion):
+        other, ref = ref.name, ref.version
+    elif isinstance(ref, str) and ref.startswith("models:/"):
+        parsed = parse_model_uri(ref)
+        other = parsed.name
+        ref = "latest" if parsed.latest else parsed.alias or int(parsed.version or 0)
+    if other is not None and other != name:
+        raise InvalidArgument(
+            f"cannot diff model {name!r} against a version of model {other!r} through the server",
+            hint=f"pass two versions of {name!r}: numbers, 'latest' or alias names",
+        )
+    if isinstance(ref, str):
+        return ref.lstrip("@")
+    return str(ref)
+
+
 def diff_model_versions(
     name: str,
     version_a: int | str | ModelVersion,
@@ -313,6 +396,9 @@ def diff_model_versions(
     {'scikit-learn': ['1.4.2', '1.5.0']}
     """
     client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:  # computed by the server (git diff --stat with its repositories)
+        return remote.diff_model_versions(name, _ref(name, version_a), _ref(name, version_b))
     va, vb = _version(name, version_a, client), _version(name, version_b, client)
     ra, rb = client.get_run(va.run_id), client.get_run(vb.run_id)
     model: dict[str, list[Any]] = {

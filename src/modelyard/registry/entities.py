@@ -1,8 +1,10 @@
 """The values the registry returns: registered models, model versions, aliases and events.
 
 All are frozen dataclasses of plain values with ``to_dict()``, so they print, compare and cross
-the HTTP edge unchanged. A :class:`ModelVersion` knows its URI (``models:/churn/3``) and its
-source (``runs:/<run_id>/model``); ``aliases`` lists the aliases pointing at it.
+the HTTP edge unchanged; ``from_dict()`` rebuilds one from its JSON (what the remote registry
+does with the server's answers; metrics may carry ``"NaN"`` or ``"Infinity"`` as strings).
+A :class:`ModelVersion` knows its URI (``models:/churn/3``) and its source
+(``runs:/<run_id>/model``); ``aliases`` lists the aliases pointing at it.
 
 >>> v = ModelVersion(name="churn", version=3, run_id="a" * 32, artifact_path="model")
 >>> v.uri, v.source[:12]
@@ -12,6 +14,8 @@ source (``runs:/<run_id>/model``); ``aliases`` lists the aliases pointing at it.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +32,25 @@ __all__ = [
 
 READY, FAILED, ARCHIVED = "ready", "failed", "archived"
 VERSION_STATUSES = (READY, FAILED, ARCHIVED)
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def known_fields(cls: Any, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of ``data`` that are fields of dataclass ``cls`` (JSON may carry more)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def json_float(value: Any) -> float:
+    """A float from JSON, where NaN and infinities travel as strings (``"NaN"``, ``"inf"``)."""
+    if isinstance(value, str):
+        return _NON_FINITE[value] if value in _NON_FINITE else float(value)
+    return float(value)
+
+
+def _metrics(data: Mapping[str, Any] | None) -> dict[str, float]:
+    return {k: json_float(v) for k, v in (data or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,15 @@ class ModelVersion:
         out["source"] = self.source
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelVersion:
+        """The version ``to_dict()`` (or the HTTP API) described."""
+        values = known_fields(cls, data)
+        values["metrics"] = _metrics(data.get("metrics"))
+        values["params"] = dict(data.get("params") or {})
+        values["aliases"] = tuple(data.get("aliases") or ())
+        return cls(**values)
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -90,6 +122,14 @@ class RegisteredModel:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RegisteredModel:
+        """The model ``to_dict()`` (or the HTTP API) described."""
+        values = known_fields(cls, data)
+        values["tags"] = dict(data.get("tags") or {})
+        values["aliases"] = {k: int(v) for k, v in (data.get("aliases") or {}).items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -111,6 +151,11 @@ class ModelAlias:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self) | {"uri": self.uri}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelAlias:
+        """The alias ``to_dict()`` (or the HTTP API) described."""
+        return cls(**known_fields(cls, data))
+
 
 @dataclass(frozen=True)
 class ModelEvent:
@@ -131,3 +176,8 @@ class ModelEvent:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelEvent:
+        """The event ``to_dict()`` (or the HTTP API) described."""
+        return cls(**known_fields(cls, data))

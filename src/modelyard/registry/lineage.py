@@ -25,12 +25,18 @@ from __future__ import annotations
 import dataclasses
 import html
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidArgument, NotFound
-from modelyard.registry.entities import ModelVersion
-from modelyard.registry.versions import client_or_default, registry_store, resolve_model_version
+from modelyard.registry.entities import ModelVersion, known_fields
+from modelyard.registry.versions import (
+    client_or_default,
+    registry_store,
+    remote_registry,
+    resolve_model_version,
+)
 
 if TYPE_CHECKING:
     from modelyard.tracking.client import TrackingClient
@@ -61,6 +67,10 @@ class LineageNode:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LineageNode:
+        return cls(**{**known_fields(cls, data), "attributes": dict(data.get("attributes") or {})})
+
 
 @dataclass(frozen=True)
 class LineageEdge:
@@ -73,6 +83,10 @@ class LineageEdge:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LineageEdge:
+        return cls(**{**known_fields(cls, data), "attributes": dict(data.get("attributes") or {})})
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,15 @@ class LineageGraph:
             "nodes": [n.to_dict() for n in self.nodes],
             "edges": [e.to_dict() for e in self.edges],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LineageGraph:
+        """The graph ``to_dict()`` (or ``GET /api/lineage``) described."""
+        return cls(
+            root=data["root"],
+            nodes=tuple(LineageNode.from_dict(n) for n in data.get("nodes") or ()),
+            edges=tuple(LineageEdge.from_dict(e) for e in data.get("edges") or ()),
+        )
 
     def to_dot(self) -> str:
         """The graph in Graphviz DOT (``dot -Tsvg``), left to right in the direction of data."""
@@ -150,6 +173,10 @@ class DatasetUse:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetUse:
+        return cls(**known_fields(cls, data))
+
 
 @dataclass(frozen=True)
 class DatasetLineage:
@@ -167,6 +194,18 @@ class DatasetLineage:
             "uses": [u.to_dict() for u in self.uses],
             "model_versions": [v.to_dict() for v in self.model_versions],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetLineage:
+        """The answer ``to_dict()`` (or ``GET /api/lineage/datasets/{digest}``) described."""
+        return cls(
+            digest=data["digest"],
+            dataset=dict(data.get("dataset") or {}),
+            uses=tuple(DatasetUse.from_dict(u) for u in data.get("uses") or ()),
+            model_versions=tuple(
+                ModelVersion.from_dict(v) for v in data.get("model_versions") or ()
+            ),
+        )
 
 
 # -- building the graph -----------------------------------------------------------------------
@@ -291,6 +330,18 @@ def lineage(
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise InvalidArgument(f"depth must be an int >= 0, got {depth!r}", hint="e.g. depth=3")
     client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:  # the server walks the graph and answers it whole
+        if isinstance(target, ModelVersion):
+            target = target.uri
+        elif isinstance(target, str) and not target.startswith(("models:/", "runs:/")):
+            target = f"runs:/{target}"
+        if not isinstance(target, str):
+            raise InvalidArgument(
+                f"cannot draw the lineage of a {type(target).__name__}",
+                hint="pass a models:/ URI, a ModelVersion, or a run id",
+            )
+        return remote.lineage(target, depth=depth)
     store = registry_store(client)
     b = _Builder()
     if isinstance(target, ModelVersion) or (
@@ -358,13 +409,21 @@ def lineage_of_dataset(
     ['models:/churn/3', 'models:/churn/4']
     """
     client = client_or_default(client)
-    store = registry_store(client)
     prefix = digest.strip().lower() if isinstance(digest, str) else ""
     if len(prefix) < 6:
         raise InvalidArgument(
             f"dataset digest {digest!r} is too short: give at least 6 characters",
             hint="copy the digest from: modelyard runs show RUN_ID",
         )
+    if any(c not in "0123456789abcdef" for c in prefix):
+        raise InvalidArgument(
+            f"dataset digest {prefix!r} is not hexadecimal",
+            hint="pass the digest (or its first 8+ characters) shown by modelyard runs show",
+        )
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.lineage_of_dataset(prefix, depth=depth)
+    store = registry_store(client)
     matches = store.find_datasets(prefix)
     if not matches:
         raise NotFound(

@@ -42,13 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import InvalidArgument, ModelyardError, NotFound
+from modelyard.errors import InvalidArgument, InvalidState, ModelyardError, NotFound
 from modelyard.registry.entities import ModelVersion
 from modelyard.registry.versions import (
     MANIFEST_NAME,
     actor,
     client_or_default,
     registry_store,
+    remote_registry,
     resolve_model_version,
 )
 
@@ -177,6 +178,14 @@ def reproduce(
     if not isinstance(timeout, (int, float)) or not timeout > 0:
         raise InvalidArgument(f"timeout must be a number of seconds > 0, got {timeout!r}")
     client = client_or_default(client)
+    if remote_registry(client) is not None:
+        raise InvalidState(
+            "reproduce reruns the version's code on this machine and needs direct access to the "
+            f"metadata and artifact stores; this client talks to the server at "
+            f"{client.config.tracking_uri}",
+            hint="run it where the stores are reachable: unset MODELYARD_TRACKING_URI and set "
+            "MODELYARD_DATABASE_URL (and MODELYARD_ARTIFACT_URL) to the server's stores",
+        )
     version = uri if isinstance(uri, ModelVersion) else resolve_model_version(uri, client=client)
     run = client.get_run(version.run_id)
     attempt = _Attempt()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Text, cast, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from modelyard.errors import InvalidArgument, InvalidState, NotFound
@@ -177,8 +177,13 @@ class SqlRegistryStore:
         status_message: str | None = None,
         description: str | None = None,
         actor: str = "",
+        request_id: str | None = None,
     ) -> ModelVersion:
-        """Insert the next version of ``name`` (creating the registered model if needed)."""
+        """Insert the next version of ``name`` (creating the registered model if needed).
+
+        ``request_id`` makes a retry harmless: it is kept in the registration's event, and when
+        ``name`` already has a version registered under it, that version is returned instead.
+        """
         for attempt in range(_RETRIES):
             try:
                 version = self._insert_version(
@@ -194,6 +199,7 @@ class SqlRegistryStore:
                     status_message=status_message,
                     description=description,
                     actor=actor,
+                    request_id=request_id,
                 )
                 break
             except SqlIntegrityError:
@@ -204,7 +210,9 @@ class SqlRegistryStore:
                 time.sleep(0.01 * (attempt + 1))
         return self.get_model_version(name, version)
 
-    def _insert_version(self, name: str, *, run_id: str, actor: str, **values: Any) -> int:
+    def _insert_version(
+        self, name: str, *, run_id: str, actor: str, request_id: str | None, **values: Any
+    ) -> int:
         ts = now_ms()
         with self.db.write() as conn:
             run = conn.execute(
@@ -227,6 +235,10 @@ class SqlRegistryStore:
                 .returning(t.registered_models.c.name)
             ).first()
             self._require_model(conn, name, lock=True)
+            if request_id is not None:  # under the model's lock: a concurrent retry waits here
+                done = self._registered_under(conn, name, request_id)
+                if done is not None:
+                    return done
             mv = t.model_versions.c
             latest = conn.execute(select(func.max(mv.version)).where(mv.name == name)).scalar()
             version = int(latest or 0) + 1
@@ -260,10 +272,27 @@ class SqlRegistryStore:
                     "artifact_path": values["artifact_path"],
                     "model_digest": values["model_digest"],
                     "status": values["status"],
-                },
+                }
+                | ({"request_id": request_id} if request_id is not None else {}),
                 ts,
             )
         return version
+
+    def _registered_under(self, conn: Connection, name: str, request_id: str) -> int | None:
+        """The version of ``name`` a registration with ``request_id`` created, if any."""
+        e = t.events.c
+        rows = conn.execute(
+            select(e.payload).where(
+                e.subject_type == SUBJECT_TYPE,
+                e.subject_id == name,
+                e.kind == "model_version.created",
+                cast(e.payload, Text).like(f"%{request_id}%"),
+            )
+        ).scalars()
+        for payload in rows:
+            if isinstance(payload, dict) and payload.get("request_id") == request_id:
+                return int(payload["version"])
+        return None
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         with self.db.read() as conn:

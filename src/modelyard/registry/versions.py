@@ -8,7 +8,11 @@ alias move and archive is appended to the model's history with who and when.
 :func:`resolve_model_uri` turns ``models:/churn/3``, ``models:/churn@champion`` or
 ``models:/churn/latest`` into the run and folder that hold the files.
 
-Every function takes an optional ``client`` (default: the SDK's process-wide client).
+Every function takes an optional ``client`` (default: the SDK's process-wide client). When
+that client talks to a server (``MODELYARD_TRACKING_URI``), each function is one call to the
+server's registry routes (:class:`~modelyard.registry.remote.RemoteRegistry`); otherwise it
+works on the metadata store directly. The functions that change something take ``actor``, the
+``user@host`` recorded in the history (default: this process's).
 
 >>> v = yard.register_model("runs:/<run_id>/model", "churn")     # doctest: +SKIP
 >>> yard.set_alias("churn", "champion", v.version)              # doctest: +SKIP
@@ -20,7 +24,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 import socket
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +48,7 @@ from modelyard.registry.uris import (
 )
 
 if TYPE_CHECKING:
+    from modelyard.registry.remote import RemoteRegistry
     from modelyard.registry.sqlstore import SqlRegistryStore
     from modelyard.tracking.client import TrackingClient
 
@@ -76,18 +83,32 @@ def client_or_default(client: TrackingClient | None) -> TrackingClient:
     return get_client()
 
 
+def remote_registry(client: TrackingClient) -> RemoteRegistry | None:
+    """The server's registry when ``client`` is in remote mode, else None."""
+    from modelyard.tracking.remote_session import RemoteSession
+
+    session = getattr(client.store, "session", None)
+    if not isinstance(session, RemoteSession):
+        return None
+    from modelyard.registry.remote import RemoteRegistry
+
+    return RemoteRegistry(session)
+
+
 def registry_store(client: TrackingClient) -> SqlRegistryStore:
-    """The registry store behind ``client`` (the same database as its tracking store)."""
+    """The registry store behind ``client`` (the same database as its tracking store).
+
+    Remote clients go through :func:`remote_registry` instead; only what needs the store
+    itself (``reproduce`` says so first) comes here with one.
+    """
     from modelyard.registry.sqlstore import SqlRegistryStore
     from modelyard.store.database import Database
 
     db = getattr(client.store, "db", None)
-    if not isinstance(
-        db, Database
-    ):  # remote mode: the server's registry routes are not wired to the SDK yet
+    if not isinstance(db, Database):
         raise InvalidState(
-            "the model registry needs direct access to the metadata store; this client talks "
-            f"to the server at {client.config.tracking_uri}",
+            "this registry operation needs direct access to the metadata store; this client "
+            f"talks to the server at {client.config.tracking_uri}",
             hint="unset MODELYARD_TRACKING_URI and set MODELYARD_DATABASE_URL (and "
             "MODELYARD_ARTIFACT_URL) to the server's stores",
         )
@@ -100,7 +121,31 @@ def actor() -> str:
         user = getpass.getuser()
     except Exception:  # no user name in some containers
         user = ""
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{socket.gethostname()}"[:256]
+
+
+def _who(given: str | None) -> str:
+    """The actor to record: ``given`` (what a server was told), else this process's."""
+    if given is None:
+        return actor()
+    if not isinstance(given, str) or len(given) > 256:
+        raise InvalidArgument(
+            f"actor must be a string of at most 256 characters, got {given!r:.80}",
+            hint="e.g. 'ana@laptop'",
+        )
+    return given
+
+
+_REQUEST_ID_RE = re.compile(r"\A[A-Za-z0-9_.:\-]{1,64}\Z")
+
+
+def _request_id(value: str | None) -> str | None:
+    if value is not None and not (isinstance(value, str) and _REQUEST_ID_RE.match(value)):
+        raise InvalidArgument(
+            f"request_id {value!r:.80} is not valid: use 1 to 64 letters, digits, '_.:-'",
+            hint="e.g. uuid.uuid4().hex",
+        )
+    return value
 
 
 def _version_number(version: object, name: str) -> int:
@@ -233,6 +278,8 @@ def register_model(
     *,
     artifact_path: str = "model",
     description: str | None = None,
+    request_id: str | None = None,
+    actor: str | None = None,
     client: TrackingClient | None = None,
 ) -> ModelVersion:
     """Register the model logged by a run as the next version of ``name``.
@@ -244,14 +291,31 @@ def register_model(
     snapshot of the run's latest metrics and params. A model whose files are missing or do
     not match the manifest is registered with status ``failed`` and never resolves.
 
+    ``request_id`` (1-64 of ``A-Za-z0-9_.:-``) makes a repeated call harmless: when ``name``
+    already has a version registered under it, that version is returned. In remote mode each
+    call sends a fresh one unless given, so the SDK's own retries never register twice.
+
     >>> v = yard.register_model("runs:/0a1b.../model", "churn")   # doctest: +SKIP
     >>> v.version, v.uri
     (1, 'models:/churn/1')
     """
     name = validate_model_name(name)
+    request_id = _request_id(request_id)
+    who = _who(actor)
     client = client_or_default(client)
     run_id, path = _source(model, artifact_path, client)
     path = path.strip("/")
+    remote = remote_registry(client)
+    if remote is not None:
+        client.flush()  # buffered metrics first, so the server's snapshot is current
+        return remote.register_model(
+            name,
+            run_id=run_id,
+            artifact_path=path or artifact_path,
+            description=description,
+            actor=who,
+            request_id=request_id or uuid.uuid4().hex,
+        )
     run = client.get_run(run_id)  # flushes buffered metrics, so the snapshot is current
     manifest = read_manifest(client, run.run_id, path)
     problem = _check_files(client, run.run_id, path, manifest)
@@ -269,7 +333,8 @@ def register_model(
         status=FAILED if problem else READY,
         status_message=f"model files do not match the manifest: {problem}" if problem else None,
         description=description,
-        actor=actor(),
+        actor=who,
+        request_id=request_id,
     )
 
 
@@ -278,12 +343,21 @@ def register_model(
 
 def get_registered_model(name: str, *, client: TrackingClient | None = None) -> RegisteredModel:
     """A registered model with its latest version number, version count and aliases."""
-    return registry_store(client_or_default(client)).get_registered_model(validate_model_name(name))
+    name = validate_model_name(name)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.get_registered_model(name)
+    return registry_store(client).get_registered_model(name)
 
 
 def list_registered_models(*, client: TrackingClient | None = None) -> list[RegisteredModel]:
     """Every registered model, by name."""
-    return registry_store(client_or_default(client)).list_registered_models()
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.list_registered_models()
+    return registry_store(client).list_registered_models()
 
 
 def get_model_version(
@@ -291,17 +365,24 @@ def get_model_version(
 ) -> ModelVersion:
     """Version ``version`` of model ``name`` (any status)."""
     name = validate_model_name(name)
-    return registry_store(client_or_default(client)).get_model_version(
-        name, _version_number(version, name)
-    )
+    number = _version_number(version, name)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.get_model_version(name, number)
+    return registry_store(client).get_model_version(name, number)
 
 
 def get_model_version_by_alias(
     name: str, alias: str, *, client: TrackingClient | None = None
 ) -> ModelVersion:
     """The version alias ``alias`` of model ``name`` points at."""
-    store = registry_store(client_or_default(client))
     name = validate_model_name(name)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.get_model_version_by_alias(name, alias)
+    store = registry_store(client)
     return store.get_model_version(name, store.get_alias(name, alias))
 
 
@@ -309,17 +390,25 @@ def list_model_versions(
     name: str, *, include_archived: bool = True, client: TrackingClient | None = None
 ) -> list[ModelVersion]:
     """The versions of model ``name``, oldest first."""
+    name = validate_model_name(name)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.list_model_versions(name, include_archived=bool(include_archived))
     statuses = None if include_archived else (READY, FAILED)
-    return registry_store(client_or_default(client)).list_model_versions(
-        validate_model_name(name), statuses
-    )
+    return registry_store(client).list_model_versions(name, statuses)
 
 
 def list_model_events(
     name: str, *, limit: int = 1000, client: TrackingClient | None = None
 ) -> list[ModelEvent]:
     """The history of model ``name``: registrations, alias moves, archives, reproduce verdicts."""
-    return registry_store(client_or_default(client)).list_events(validate_model_name(name), limit)
+    name = validate_model_name(name)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.list_model_events(name, limit=limit)
+    return registry_store(client).list_events(name, limit)
 
 
 def resolve_model_version(uri: str, *, client: TrackingClient | None = None) -> ModelVersion:
@@ -329,7 +418,11 @@ def resolve_model_version(uri: str, *, client: TrackingClient | None = None) -> 
     failed version (its files did not match their manifest) never resolves.
     """
     parsed = parse_model_uri(uri)
-    store = registry_store(client_or_default(client))
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.resolve_model_version(str(parsed))
+    store = registry_store(client)
     if parsed.latest:
         found = store.latest_version(parsed.name)
         if found is None:
@@ -380,49 +473,75 @@ def update_registered_model(
     *,
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    actor: str | None = None,
     client: TrackingClient | None = None,
 ) -> RegisteredModel:
     """Set the description and/or tags of a model (a tag set to ``""`` is removed)."""
     from modelyard.tracking import validation as v
 
+    name = validate_model_name(name)
+    who = _who(actor)
     clean = None
     if tags is not None:
         clean = {v.validate_key(k, "tag"): v.tag_value(k, val) for k, val in tags.items()}
-    return registry_store(client_or_default(client)).update_registered_model(
-        validate_model_name(name), description=description, tags=clean, actor=actor()
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.update_registered_model(name, description=description, tags=clean, actor=who)
+    return registry_store(client).update_registered_model(
+        name, description=description, tags=clean, actor=who
     )
 
 
 def update_model_version(
-    name: str, version: int, *, description: str | None, client: TrackingClient | None = None
+    name: str,
+    version: int,
+    *,
+    description: str | None,
+    actor: str | None = None,
+    client: TrackingClient | None = None,
 ) -> ModelVersion:
     """Set the description of a version."""
     name = validate_model_name(name)
-    return registry_store(client_or_default(client)).update_model_version(
-        name, _version_number(version, name), description=description, actor=actor()
+    number, who = _version_number(version, name), _who(actor)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.update_model_version(name, number, description=description, actor=who)
+    return registry_store(client).update_model_version(
+        name, number, description=description, actor=who
     )
 
 
 def archive_model_version(
-    name: str, version: int, *, client: TrackingClient | None = None
+    name: str, version: int, *, actor: str | None = None, client: TrackingClient | None = None
 ) -> ModelVersion:
     """Archive a version: it stays resolvable by number but no longer as ``latest``.
 
     Refused while an alias points at it (move the alias first).
     """
     name = validate_model_name(name)
-    return registry_store(client_or_default(client)).set_version_status(
-        name, _version_number(version, name), ARCHIVED, message=None, actor=actor()
+    number, who = _version_number(version, name), _who(actor)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.archive_model_version(name, number, actor=who)
+    return registry_store(client).set_version_status(
+        name, number, ARCHIVED, message=None, actor=who
     )
 
 
 def restore_model_version(
-    name: str, version: int, *, client: TrackingClient | None = None
+    name: str, version: int, *, actor: str | None = None, client: TrackingClient | None = None
 ) -> ModelVersion:
     """Bring an archived version back to ``ready``."""
     name = validate_model_name(name)
-    store = registry_store(client_or_default(client))
-    number = _version_number(version, name)
+    number, who = _version_number(version, name), _who(actor)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.restore_model_version(name, number, actor=who)
+    store = registry_store(client)
     current = store.get_model_version(name, number)
     if current.status == FAILED:
         raise InvalidState(
@@ -430,11 +549,16 @@ def restore_model_version(
             "it cannot be made ready",
             hint="log and register the model again",
         )
-    return store.set_version_status(name, number, READY, message=None, actor=actor())
+    return store.set_version_status(name, number, READY, message=None, actor=who)
 
 
 def set_alias(
-    name: str, alias: str, version: int, *, client: TrackingClient | None = None
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    actor: str | None = None,
+    client: TrackingClient | None = None,
 ) -> ModelAlias:
     """Point ``alias`` of model ``name`` at ``version`` (a ready version); the move is recorded.
 
@@ -442,13 +566,21 @@ def set_alias(
     ModelAlias(name='churn', alias='champion', version=3, previous_version=2, ...)
     """
     name = validate_model_name(name)
-    return registry_store(client_or_default(client)).set_alias(
-        name, validate_alias(alias), _version_number(version, name), actor=actor()
-    )
+    alias, number, who = validate_alias(alias), _version_number(version, name), _who(actor)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.set_alias(name, alias, number, actor=who)
+    return registry_store(client).set_alias(name, alias, number, actor=who)
 
 
-def delete_alias(name: str, alias: str, *, client: TrackingClient | None = None) -> ModelAlias:
+def delete_alias(
+    name: str, alias: str, *, actor: str | None = None, client: TrackingClient | None = None
+) -> ModelAlias:
     """Remove ``alias`` from model ``name``; returns where it pointed (``previous_version``)."""
-    return registry_store(client_or_default(client)).delete_alias(
-        validate_model_name(name), alias, actor=actor()
-    )
+    name, who = validate_model_name(name), _who(actor)
+    client = client_or_default(client)
+    remote = remote_registry(client)
+    if remote is not None:
+        return remote.delete_alias(name, alias, actor=who)
+    return registry_store(client).delete_alias(name, alias, actor=who)

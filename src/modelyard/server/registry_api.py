@@ -7,6 +7,11 @@ no second engine is opened) and answers JSON in the one error shape of the API. 
 plain ``def`` functions, run in FastAPI's thread pool. Tokens are enforced by the app's
 middleware: a read token may only ``GET``.
 
+Write bodies may name the caller as ``actor`` (``user@host``, recorded in the model's history;
+default: the server's), and a registration may carry a client-chosen ``request_id``: a repeat
+with the same one answers the version the first registered (the SDK's remote registry,
+:mod:`modelyard.registry.remote`, sends both).
+
 Everything a route returns is the ``to_dict()`` of the SDK's result: a ``RegisteredModel``, a
 ``ModelVersion`` (with ``uri`` and ``source``), a ``ModelAlias``, a list of ``ModelEvent``, a
 ``LineageGraph``, a ``ModelDiff``. ``GET /api/lineage?format=svg`` answers the picture of
@@ -135,6 +140,18 @@ def _version_ref(name: str, ref: str) -> str:
 # -- request bodies -----------------------------------------------------------------------------
 
 
+Actor = Annotated[
+    str | None,
+    Field(max_length=256, description="who asks (user@host), recorded in the model's history"),
+]
+
+
+class ActorIn(_Body):
+    """An optional body of the routes that take no other input: who asks."""
+
+    actor: Actor = None
+
+
 class RegisterIn(_Body):
     """Register a logged model: ``source`` (a URI) or ``run_id`` (+ ``artifact_path``)."""
 
@@ -144,6 +161,13 @@ class RegisterIn(_Body):
     run_id: Annotated[str, Field(min_length=1, max_length=32)] | None = None
     artifact_path: Annotated[str, Field(min_length=1, max_length=1024)] = "model"
     description: Annotated[str, Field(max_length=10_000)] | None = None
+    request_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:\-]{1,64}$",
+        description="a client-chosen key: a repeat with the same one answers the version the "
+        "first registered instead of registering another",
+    )
+    actor: Actor = None
 
     @model_validator(mode="after")
     def _one_source(self) -> RegisterIn:
@@ -154,15 +178,18 @@ class RegisterIn(_Body):
 
 class AliasIn(_Body):
     version: Annotated[int, Field(ge=1, le=INT32_MAX)]
+    actor: Actor = None
 
 
 class ModelUpdateIn(_Body):
     description: Annotated[str, Field(max_length=10_000)] | None = None
     tags: dict[Key, Annotated[str, Field(max_length=5000)]] | None = None
+    actor: Actor = None
 
 
 class VersionUpdateIn(_Body):
     description: Annotated[str, Field(max_length=10_000)] | None
+    actor: Actor = None
 
 
 # -- registered models --------------------------------------------------------------------------
@@ -188,7 +215,11 @@ def get_model(name: ModelName, request: Request) -> Response:
 def update_model(name: ModelName, body: ModelUpdateIn, request: Request) -> Response:
     """Set the description and/or tags (a tag set to ``""`` is removed)."""
     model = reg.update_registered_model(
-        name, description=body.description, tags=body.tags, client=_client(request)
+        name,
+        description=body.description,
+        tags=body.tags,
+        actor=body.actor,
+        client=_client(request),
     )
     return _ok(model.to_dict())
 
@@ -196,7 +227,8 @@ def update_model(name: ModelName, body: ModelUpdateIn, request: Request) -> Resp
 def resolve_uri(
     request: Request, uri: Annotated[str | None, Query(min_length=1, max_length=2048)] = None
 ) -> Response:
-    """The model files a URI names: ``run_id``, ``artifact_path`` and, for models:/, ``version``.
+    """The model files a URI names: ``run_id``, ``artifact_path`` and, for models:/, ``version``
+    and the whole ``model_version``.
 
     Without ``uri`` this is ``GET /api/models/{name}`` of a model called ``resolve``.
     """
@@ -219,6 +251,7 @@ def resolve_uri(
             "source": version.source,
             "status": version.status,
             "model_digest": version.model_digest,
+            "model_version": version.to_dict(),
         }
     )
 
@@ -237,7 +270,10 @@ def list_versions(
 
 
 def register_version(name: ModelName, body: RegisterIn, request: Request) -> Response:
-    """Register a model a run logged as the next version of ``name`` (created on first use)."""
+    """Register a model a run logged as the next version of ``name`` (created on first use).
+
+    With ``request_id``, a repeat answers the version the first request registered.
+    """
     client = _client(request)
     source = _check_uri(body.source) if body.source is not None else str(body.run_id)
     version = reg.register_model(
@@ -245,6 +281,8 @@ def register_version(name: ModelName, body: RegisterIn, request: Request) -> Res
         validate_model_name(name),
         artifact_path=body.artifact_path,
         description=body.description,
+        request_id=body.request_id,
+        actor=body.actor,
         client=client,
     )
     return _ok(version.to_dict(), 201)
@@ -260,19 +298,27 @@ def update_version(
 ) -> Response:
     """Set the description of a version."""
     found = reg.update_model_version(
-        name, version, description=body.description, client=_client(request)
+        name, version, description=body.description, actor=body.actor, client=_client(request)
     )
     return _ok(found.to_dict())
 
 
-def archive_version(name: ModelName, version: Version, request: Request) -> Response:
+def archive_version(
+    name: ModelName, version: Version, request: Request, body: ActorIn | None = None
+) -> Response:
     """Archive a version (409 InvalidState while an alias points at it)."""
-    return _ok(reg.archive_model_version(name, version, client=_client(request)).to_dict())
+    who = body.actor if body is not None else None
+    found = reg.archive_model_version(name, version, actor=who, client=_client(request))
+    return _ok(found.to_dict())
 
 
-def restore_version(name: ModelName, version: Version, request: Request) -> Response:
+def restore_version(
+    name: ModelName, version: Version, request: Request, body: ActorIn | None = None
+) -> Response:
     """Bring an archived version back to ``ready``."""
-    return _ok(reg.restore_model_version(name, version, client=_client(request)).to_dict())
+    who = body.actor if body is not None else None
+    found = reg.restore_model_version(name, version, actor=who, client=_client(request))
+    return _ok(found.to_dict())
 
 
 # -- aliases and history ------------------------------------------------------------------------
@@ -286,13 +332,16 @@ def get_alias(name: ModelName, alias: Alias, request: Request) -> Response:
 
 def set_alias(name: ModelName, alias: Alias, body: AliasIn, request: Request) -> Response:
     """Point an alias at a ready version; ``previous_version`` says where it was."""
-    moved = reg.set_alias(name, alias, body.version, client=_client(request))
+    moved = reg.set_alias(name, alias, body.version, actor=body.actor, client=_client(request))
     return _ok(moved.to_dict())
 
 
-def delete_alias(name: ModelName, alias: Alias, request: Request) -> Response:
+def delete_alias(
+    name: ModelName, alias: Alias, request: Request, body: ActorIn | None = None
+) -> Response:
     """Remove an alias; ``previous_version`` says where it pointed."""
-    return _ok(reg.delete_alias(name, alias, client=_client(request)).to_dict())
+    who = body.actor if body is not None else None
+    return _ok(reg.delete_alias(name, alias, actor=who, client=_client(request)).to_dict())
 
 
 def list_events(
