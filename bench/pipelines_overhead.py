@@ -11,6 +11,10 @@
    cluster of 2 CPUs started by the executor); both must finish every trial. Times include
    starting the workers (and Ray).
 
+With ``--remote`` the client talks to a ``modelyard server`` started on 127.0.0.1 for the
+run (a thread of this process, over the same kind of SQLite store): every pipeline record goes
+over HTTP, as in remote mode (``MODELYARD_TRACKING_URI``).
+
 Prefect is not installed here, so its figure for the same 100 tasks is not measured.
 
 Usage::
@@ -18,6 +22,7 @@ Usage::
     python bench/pipelines_overhead.py            # all three (about a minute; Ray needed for 3)
     python bench/pipelines_overhead.py --only steps --only hits
     python bench/pipelines_overhead.py --json results.json
+    python bench/pipelines_overhead.py --remote --only steps --only hits
 """
 
 from __future__ import annotations
@@ -75,12 +80,22 @@ def tuned(n: int = 100, c: float = 1.0):
     train(prepare(n), c)
 
 
-def _client(folder: str) -> TrackingClient:
-    return TrackingClient(Settings.load(project_root=folder))
+_servers: list[Any] = []
 
 
-def bench_steps(folder: str) -> dict[str, Any]:
-    client = _client(folder)
+def _client(folder: str, remote: bool = False) -> TrackingClient:
+    settings = Settings.load(project_root=folder)
+    if not remote:
+        return TrackingClient(settings)
+    from modelyard.server.runner import ThreadedServer
+
+    server = ThreadedServer(settings).start()
+    _servers.append(server)
+    return TrackingClient(settings.replace(tracking_uri=server.url))
+
+
+def bench_steps(folder: str, remote: bool = False) -> dict[str, Any]:
+    client = _client(folder, remote)
     plain_started = time.perf_counter()
     x = 0
     for _ in range(N_STEPS):
@@ -106,8 +121,10 @@ def bench_steps(folder: str) -> dict[str, Any]:
     }
 
 
-def bench_sweep(folder: str, executor: str, offset: int = 0) -> dict[str, Any]:
-    client = _client(folder)
+def bench_sweep(
+    folder: str, executor: str, offset: int = 0, remote: bool = False
+) -> dict[str, Any]:
+    client = _client(folder, remote)
     grid = {"c": [0.1 * i + offset for i in range(N_TRIALS)]}
     started = time.perf_counter()
     result = yard.sweep(
@@ -129,13 +146,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", choices=["steps", "hits", "sweep"])
     parser.add_argument("--json", dest="json_path", default=None)
+    parser.add_argument(
+        "--remote", action="store_true", help="through a modelyard server on 127.0.0.1"
+    )
     args = parser.parse_args()
     only = set(args.only or ["steps", "hits", "sweep"])
     results: dict[str, Any] = {}
     root = tempfile.mkdtemp(prefix="modelyard-bench-")
     try:
         if only & {"steps", "hits"}:
-            results["steps"] = bench_steps(os.path.join(root, "steps"))
+            results["steps"] = bench_steps(os.path.join(root, "steps"), args.remote)
+            if args.remote:
+                print("remote mode: through modelyard server on 127.0.0.1")
             s = results["steps"]
             print(f"100 plain calls:          {s['plain_ms_total']:.3f} ms")
             print(
@@ -153,7 +175,8 @@ def main() -> None:
             runs = [("local", 0, ""), ("ray", 0, " (cold: starts Ray)"), ("ray", 100, " (warm)")]
             for executor, offset, note in runs:
                 try:
-                    r = bench_sweep(os.path.join(root, f"{executor}{offset}"), executor, offset)
+                    folder = os.path.join(root, f"{executor}{offset}")
+                    r = bench_sweep(folder, executor, offset, args.remote)
                 except Exception as exc:  # Ray missing or failing: say so, keep the others
                     print(f"sweep on {executor}: not measured ({type(exc).__name__}: {exc})")
                     continue
@@ -164,6 +187,8 @@ def main() -> None:
                 )
         print("Prefect: not installed here; not measured")
     finally:
+        for server in _servers:
+            server.stop()
         shutil.rmtree(root, ignore_errors=True)
     if args.json_path:
         with open(args.json_path, "w", encoding="utf-8") as fileobj:

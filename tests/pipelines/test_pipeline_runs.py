@@ -13,7 +13,7 @@ import pytest
 from pipeline_markers import count, mark
 
 import modelyard as yard
-from modelyard.errors import ConfigError
+from modelyard.errors import StoreError
 from modelyard.pipelines import explain_runs
 from modelyard.pipelines.loading import load_pipeline
 
@@ -279,13 +279,13 @@ def test_files_read_by_steps_are_part_of_the_key(client, markers, tmp_path):
     assert result.output("read_declared", client=client) == "v2 longer"
 
 
-def test_pipelines_need_direct_access_to_the_store(settings):
+def test_a_server_that_does_not_answer_fails_fast_saying_so(settings):
     from modelyard.tracking.client import TrackingClient
 
     remote = TrackingClient(settings.replace(tracking_uri="http://127.0.0.1:9"))
-    with pytest.raises(ConfigError, match="direct access to the metadata store") as info:
+    with pytest.raises(StoreError, match="cannot reach the Modelyard server") as info:
         training.run(max_workers=0, client=remote)
-    assert "MODELYARD_DATABASE_URL" in info.value.hint
+    assert "modelyard server" in info.value.hint
 
 
 @yard.step

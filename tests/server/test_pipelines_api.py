@@ -162,11 +162,69 @@ def test_bad_input_gets_the_one_error_shape(api, runs: Runs):
     )
 
 
-def test_the_routes_are_read_only_and_need_a_token(stores, call, runs: Runs):
+def test_reads_need_a_token_and_writes_a_write_token(stores, call, runs: Runs):
     from modelyard.server.app import create_app
 
     app = create_app(stores[0])
     _error(call(app).get("/api/pipelines"), 401, "Unauthorized")
     reader = call(app, headers={"authorization": f"Bearer {READ}"})
     assert reader.get(f"/api/pipelines/runs/{runs.first}").status_code == 200
-    _error(reader.post("/api/pipelines/runs"), 403, "Forbidden")  # a read token only reads
+    for method, path in [
+        ("PUT", f"/api/pipelines/runs/{runs.first}"),
+        ("PUT", f"/api/pipelines/steps/{'a' * 32}"),
+        ("PATCH", f"/api/pipelines/steps/{'a' * 32}"),
+        ("POST", f"/api/pipelines/steps/{'a' * 32}/end"),
+    ]:
+        _error(reader.request(method, path, json={}), 403, "Forbidden")  # a read token only reads
+
+
+def test_the_look_ups_of_a_running_pipeline(api, stores, runs: Runs):
+    from modelyard.pipelines.sqlstore import SqlPipelineStore
+    from modelyard.store.database import Database
+
+    store = SqlPipelineStore(Database.open(stores[0].database_url))
+    row = store.get_pipeline_run(runs.first)
+    fit = next(s for s in row["steps"] if s["step"] == "fit")
+    cached = api.get(f"/api/pipelines/cache/{fit['cache_key']}").json()
+    assert cached["entry"]["run_id"] == fit["run_id"]
+    assert cached["entry"] == json_ready(store.get_cache(fit["cache_key"]))
+    assert api.get(f"/api/pipelines/cache/{'0' * 64}").json()["entry"] is None
+    ids = [s["run_id"] for s in row["steps"]]
+    metrics = api.get("/api/pipelines/metrics", params={"run_id": ids}).json()["metrics"]
+    assert metrics == store.latest_metrics(ids) and metrics  # evaluate logged its auc
+    previous = api.get("/api/pipelines/previous-step", params={"pipeline": "training",
+                                                                "step": "fit"}).json()  # fmt: skip
+    assert previous["step_run"]["run_id"] == store.previous_step_run("training", "fit")["run_id"]
+    reads = api.get(f"/api/pipelines/steps/{fit['run_id']}/reads").json()
+    assert reads == {"run_id": fit["run_id"], "reads": []}
+    store.db.dispose()
+
+
+def json_ready(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def test_bad_writes_get_the_one_error_shape(stores, call, runs: Runs):
+    from modelyard.server.app import create_app
+
+    writer = call(create_app(stores[0].replace(server_tokens_file="")))  # open: no tokens
+    good = {"pipeline": "p", "params": {}, "graph": {"pipeline": "p", "steps": []},
+            "executor": "inline"}  # fmt: skip
+    _error(writer.put("/api/pipelines/runs/NOT-AN-ID", json=good), 400, "InvalidArgument")
+    missing = _error(writer.put(f"/api/pipelines/runs/{'b' * 32}", json=good), 404, "NotFound")
+    assert "POST /api/runs" in missing["hint"]
+    bad_graph = good | {"graph": {"pipeline": "p", "steps": [{"inputs": {}}]}}
+    message = _error(writer.put(f"/api/pipelines/runs/{runs.first}", json=bad_graph), 400,
+                     "InvalidArgument")["message"]  # fmt: skip
+    assert "graph.steps[0].name" in message
+    huge = good | {"params": {"x": "y" * 1_000_001}}
+    _error(writer.put(f"/api/pipelines/runs/{runs.first}", json=huge), 400, "InvalidArgument")
+    patch = writer.request("PATCH", f"/api/pipelines/steps/{'c' * 32}", json={"attempts": 2})
+    unknown = _error(patch, 404, "NotFound")
+    assert unknown["message"] == f"there is no step run {'c' * 32}"
+    end = {"status": "DONE", "attempts": 1}
+    _error(writer.post(f"/api/pipelines/steps/{'c' * 32}/end", json=end), 400, "InvalidArgument")
+    too_many = {"run_id": ["d" * 32] * 1001}
+    _error(writer.get("/api/pipelines/metrics", params=too_many), 400, "InvalidArgument")

@@ -1,11 +1,12 @@
 """The tracked records of a pipeline run: where they live, how a run starts and how it ends.
 
-Pipeline records sit in the same database as the runs of the tracking client
-(:func:`pipeline_store`). :func:`start_pipeline_run` creates the tracked parent run of one
-traced graph (tags, params as tracking stores them, the full params as an artifact when they are
-not plain values, the pipeline record with its graph); :func:`finish_pipeline_run` copies the
-step metrics onto it (a cached step inherits those of the run it was cached from) and ends it.
-:func:`run_fields` are the fields every step run copies from its pipeline run.
+Pipeline records sit in the same database as the runs of the tracking client, or behind the
+same server in remote mode (:func:`pipeline_store`). :func:`start_pipeline_run` creates the
+tracked parent run of one traced graph (tags, params as tracking stores them, the full params
+as an artifact when they are not plain values, the pipeline record with its graph);
+:func:`finish_pipeline_run` copies the step metrics onto it (a cached step inherits those of the
+run it was cached from) and ends it. :func:`run_fields` are the fields every step run copies
+from its pipeline run.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import getpass
 import os
 import socket
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from modelyard.errors import ConfigError, InvalidArgument
 from modelyard.pipelines.keys import canonical
@@ -49,17 +50,30 @@ def resolve_client(client: TrackingClient | None) -> TrackingClient:
 
 
 def pipeline_store(client: TrackingClient) -> SqlPipelineStore:
-    """The pipeline records behind ``client`` (the same database as its runs)."""
+    """The pipeline records behind ``client``: the same database as its runs, or the server's.
+
+    In remote mode (the client's store talks to ``modelyard server``) this is a
+    :class:`~modelyard.pipelines.remote.RemotePipelineStore` with the same methods, each one
+    request to the server's pipeline routes.
+    """
     from modelyard.pipelines.sqlstore import SqlPipelineStore
     from modelyard.store.database import Database
+    from modelyard.tracking.remote_session import RemoteSession
 
-    db = getattr(client.store, "db", None)
+    store = client.store
+    session = getattr(store, "session", None)
+    if isinstance(session, RemoteSession):
+        from modelyard.pipelines.remote import RemotePipelineStore
+
+        # Same methods, same rows, same errors: over HTTP to the server's pipeline routes.
+        return cast("SqlPipelineStore", RemotePipelineStore(session))
+    db = getattr(store, "db", None)
     if not isinstance(db, Database):
         raise ConfigError(
-            "pipelines need direct access to the metadata store, but this client talks to a "
-            f"server ({client.config.tracking_uri})",
-            hint="unset MODELYARD_TRACKING_URI and set MODELYARD_DATABASE_URL and "
-            "MODELYARD_ARTIFACT_URL to the stores the server uses",
+            f"pipelines need a metadata store or a Modelyard server, but this client's store is "
+            f"a {type(store).__name__}",
+            hint="set MODELYARD_DATABASE_URL to a database, or MODELYARD_TRACKING_URI to a "
+            "Modelyard server",
         )
     return SqlPipelineStore(db)
 

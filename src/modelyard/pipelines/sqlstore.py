@@ -10,6 +10,11 @@ Cache entries are written with an atomic insert-or-ignore (``ON CONFLICT DO NOTH
 SQLite and PostgreSQL): two runs computing the same key at once both succeed and the first
 entry stays; outputs are content-addressed, so both are equally valid. An entry found stale
 (expired, files changed, blobs gone) is replaced with a conditional upsert.
+
+Every write may be repeated with the same effect (remote mode retries a request whose answer
+was lost): a pipeline run's record is inserted once under its run id, a step run's child run
+and rows once under the run id the client chose (a repeat writes nothing; an id taken by
+another run is ``AlreadyExists``), and ends, attempt counts and links are updates or upserts.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, desc, func, insert, select, update
 
-from modelyard.errors import NotFound
+from modelyard.errors import AlreadyExists, NotFound
 from modelyard.store import tables as t
 from modelyard.store.database import Database, now_ms, upsert
 
@@ -47,7 +52,8 @@ class SqlPipelineStore:
     ) -> None:
         with self.db.write() as conn:
             conn.execute(
-                insert(t.pipeline_runs).values(
+                upsert(conn, t.pipeline_runs)
+                .values(
                     run_id=run_id,
                     pipeline=pipeline,
                     source=source,
@@ -57,6 +63,7 @@ class SqlPipelineStore:
                     resumed_from=resumed_from,
                     created_at=now_ms(),
                 )
+                .on_conflict_do_nothing()
             )
 
     def get_pipeline_run(self, run_id: str) -> dict[str, Any]:
@@ -230,9 +237,10 @@ class SqlPipelineStore:
         """Insert the child run (RUNNING), its params and tags, and its ``step_runs`` row."""
         ts = now_ms()
         with self.db.write() as conn:
-            self._insert_run(
+            if not self._insert_run(
                 conn, run_id, pipeline_run_id, experiment_id, step, ts, run_fields, params, tags
-            )
+            ):
+                return
             conn.execute(
                 insert(t.step_runs).values(
                     run_id=run_id,
@@ -259,9 +267,12 @@ class SqlPipelineStore:
         *,
         status: str = "RUNNING",
         end_time: int | None = None,
-    ) -> None:
-        conn.execute(
-            insert(t.runs).values(
+    ) -> bool:
+        """Insert the child run, its params and tags; False when this step run exists already
+        (a repeated request), AlreadyExists when ``run_id`` is another run's."""
+        inserted = conn.execute(
+            upsert(conn, t.runs)
+            .values(
                 run_id=run_id,
                 experiment_id=experiment_id,
                 name=name,
@@ -272,7 +283,21 @@ class SqlPipelineStore:
                 heartbeat_at=ts,
                 **fields,
             )
-        )
+            .on_conflict_do_nothing()
+        ).rowcount
+        if not inserted:
+            found = conn.execute(
+                select(t.step_runs.c.pipeline_run_id, t.step_runs.c.step).where(
+                    t.step_runs.c.run_id == run_id
+                )
+            ).first()
+            if found is None or tuple(found) != (parent, name):
+                raise AlreadyExists(
+                    f"run {run_id} already exists and is not step {name!r} of pipeline run "
+                    f"{parent}",
+                    hint="start each step run under a fresh run id (uuid4().hex)",
+                )
+            return False
         if params:
             conn.execute(
                 insert(t.params),
@@ -282,6 +307,7 @@ class SqlPipelineStore:
             conn.execute(
                 insert(t.tags), [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()]
             )
+        return True
 
     def record_cached_step(
         self,
@@ -303,7 +329,7 @@ class SqlPipelineStore:
         """One transaction: a FINISHED child run that reuses outputs computed by ``cached_from``."""
         ts = now_ms()
         with self.db.write() as conn:
-            self._insert_run(
+            if not self._insert_run(
                 conn,
                 run_id,
                 pipeline_run_id,
@@ -315,7 +341,8 @@ class SqlPipelineStore:
                 tags,
                 status="FINISHED",
                 end_time=ts,
-            )
+            ):
+                return
             conn.execute(
                 insert(t.step_runs).values(
                     run_id=run_id,
@@ -414,11 +441,11 @@ class SqlPipelineStore:
         """One transaction: links, the step row, the cache entry and the run's end status."""
         ts = now_ms()
         with self.db.write() as conn:
-            self._links(conn, run_id, artifacts, datasets, ts)
             values: dict[str, Any] = {"attempts": attempts, "outputs": outputs}
             if components is not None:
                 values["components"] = components
-            conn.execute(update(t.step_runs).where(t.step_runs.c.run_id == run_id).values(**values))
+            self._update_step(conn, run_id, values)
+            self._links(conn, run_id, artifacts, datasets, ts)
             if cache is not None:
                 self._put_cache(conn, run_id=run_id, ts=ts, **cache)
             conn.execute(
@@ -429,8 +456,17 @@ class SqlPipelineStore:
 
     def update_attempts(self, run_id: str, attempts: int) -> None:
         with self.db.write() as conn:
-            conn.execute(
-                update(t.step_runs).where(t.step_runs.c.run_id == run_id).values(attempts=attempts)
+            self._update_step(conn, run_id, {"attempts": attempts})
+
+    @staticmethod
+    def _update_step(conn: Connection, run_id: str, values: dict[str, Any]) -> None:
+        done = conn.execute(
+            update(t.step_runs).where(t.step_runs.c.run_id == run_id).values(**values)
+        ).rowcount
+        if not done:
+            raise NotFound(
+                f"there is no step run {run_id}",
+                hint="start it first (PUT /api/pipelines/steps/{run_id})",
             )
 
     def dataset_reads(self, run_id: str) -> list[dict[str, str]]:
