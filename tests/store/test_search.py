@@ -27,6 +27,7 @@ from modelyard.store.search import (
     MAX_RESULTS_LIMIT,
     Clause,
     OrderKey,
+    cached_search_query,
     next_page_token,
     parse_filter,
     parse_order_by,
@@ -702,3 +703,45 @@ def test_search_2000_runs_takes_milliseconds(tmp_path: Path) -> None:
     # a few ms on an idle machine; the bound is loose because the test machine is shared
     assert statistics.median(timings) < 0.05
     engine.dispose()
+
+
+def test_sqlite_answers_metric_and_param_comparisons_from_covering_indexes(tmp_path):
+    """The migrated SQLite schema lets the driver metric range and the param list read no
+    table row (migration 0005); a dropped or reshaped index shows up in the plan."""
+    from modelyard.store.database import Database
+
+    db = Database.open(f"sqlite:///{tmp_path / 'm.db'}")
+    query, _ = search_query(
+        [1], "metrics.auc > 0.9 and params.model = 'rf'", ["metrics.auc desc"], max_results=10
+    )
+    sql = str(query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+    with db.read() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    db.dispose()
+    assert any(
+        "COVERING INDEX ix_latest_metrics_key_value_is_nan_run_id (key=? AND value>?)" in step
+        for step in plan
+    ), plan
+    assert any(
+        "COVERING INDEX ix_params_key_value_run_id (key=? AND value=?)" in step for step in plan
+    ), plan
+
+
+def test_cached_search_query_reuses_a_statement_only_for_the_same_arguments() -> None:
+    args = ([1], "metrics.auc > 0.9 and params.model = 'rf'", ["metrics.auc desc"])
+    first, offset = cached_search_query(*args, max_results=10)
+    assert cached_search_query(*args, max_results=10) == (first, offset)
+    assert str(first) == str(search_query(*args, max_results=10)[0])
+    other, _ = cached_search_query(*args, max_results=11)
+    assert other is not first
+    wide, _ = cached_search_query(*args, max_results=10, columns=("run_id", "name"))
+    assert [c.name for c in wide.selected_columns] == ["run_id", "name"]
+    assert [c.name for c in first.selected_columns] == ["run_id"]
+    # equal but not the same: True == 1 and hash(True) == hash(1), yet True is no page size
+    for _ in range(2):
+        with pytest.raises(InvalidArgument, match="max_results"):
+            cached_search_query(*args, max_results=True)
+        with pytest.raises(InvalidArgument, match="experiment ids must be integers"):
+            cached_search_query([True], args[1], args[2], max_results=10)
+        with pytest.raises(InvalidArgument, match="page token"):
+            cached_search_query(*args, page_token=["not", "hashable"])  # type: ignore[arg-type]

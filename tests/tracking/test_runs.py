@@ -203,3 +203,75 @@ def test_experiments_list_counts_runs(yard):
         pass
     listed = {e.name: n for e, n, _ in yard.list_experiments()}
     assert listed["one"] == 2
+
+
+def test_a_repeated_search_sees_new_runs_and_still_validates(yard, backend):
+    """The compiled search is reused; the data and argument checks are not."""
+    yard.set_experiment("again")
+    with yard.start_run(name="a"):
+        yard.log_params({"model": "rf"})
+        yard.log_metric("auc", 0.9)
+    query = {"filter": "metrics.auc > 0.8 and params.model = 'rf'", "order_by": ["metrics.auc"]}
+    assert [r.name for r in yard.search_runs("again", **query)] == ["a"]
+    with yard.start_run(name="b"):
+        yard.log_params({"model": "rf"})
+        yard.log_metric("auc", 0.95)
+    with yard.start_run(name="c"):
+        yard.log_params({"model": "svm"})
+        yard.log_metric("auc", 0.99)
+    found = yard.search_runs("again", **query)
+    assert [r.name for r in found] == ["a", "b"]
+    assert found[1].params == {"model": "rf"} and found[1].metrics == {"auc": 0.95}
+    assert [r.name for r in yard.search_runs("again", **query, max_results=1)] == ["a"]
+    if backend == "remote":  # the server's JSON schema coerces arguments before the store
+        return
+    with pytest.raises(InvalidArgument, match="max_results"):
+        yard.search_runs("again", **query, max_results=True)  # equal to 1, but not an int
+    with pytest.raises(InvalidArgument, match="page token"):
+        yard.search_runs("again", **query, page_token=["not", "a", "token"])  # type: ignore[arg-type]
+
+
+def test_runs_read_by_search_equal_runs_built_by_their_constructor(yard, backend):
+    """Search builds its runs without Run.__init__; they must be the same runs."""
+    import dataclasses
+
+    from modelyard.store import tables
+    from modelyard.tracking.entities import Run
+
+    fields = {f.name for f in dataclasses.fields(Run)}
+    assert {c.name for c in tables.runs.c} <= fields  # every column lands in a field
+    yard.set_experiment("built")
+    with yard.start_run(name="one") as run:
+        yard.log_params({"a": "1"})
+        yard.log_metrics({"auc": 0.5, "nan": math.nan})
+        yard.set_tags({"team": "risk"})
+    (found,) = yard.search_runs("built")
+    assert set(vars(found)) == fields
+    rebuilt = Run(**{name: getattr(found, name) for name in fields})
+    assert repr(rebuilt) == repr(found)  # NaN != NaN, so compare field by field via repr
+    assert (found.run_id, found.params, found.tags) == (run.run_id, {"a": "1"}, {"team": "risk"})
+    assert found.metrics["auc"] == 0.5 and math.isnan(found.metrics["nan"])
+    assert found.code is None and found.environment is None and found.inputs == ()
+
+
+def test_sqlite_loads_a_page_of_runs_from_covering_indexes(tmp_path):
+    """Params and latest metrics of a search page are read from SQLite-only covering indexes
+    (migration 0005), not from the tables' rows."""
+    from modelyard.store.database import Database
+    from modelyard.tracking.sqlstore import _hydrate_sql
+
+    db = Database.open(f"sqlite:///{tmp_path / 'm.db'}")
+    sql = _hydrate_sql(db.engine.dialect, False)
+    with db.read() as conn:
+        plans = {
+            name: " ".join(
+                row[-1]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + statement.format("?, ?"), ("a", "b")
+                )
+            )
+            for name, statement in (("params", sql.params), ("metrics", sql.metrics))
+        }
+    db.dispose()
+    assert "COVERING INDEX ix_params_run_id_key_value" in plans["params"], plans
+    assert "COVERING INDEX ix_latest_metrics_run_id_key_value_is_nan" in plans["metrics"], plans

@@ -32,7 +32,7 @@ from modelyard.errors import ConfigError, SchemaOutdated, StoreError
 __all__ = ["HEAD_REVISION", "Database", "now_ms", "upsert"]
 
 #: Newest Alembic revision in ``store/migrations/versions`` (a test checks they agree).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x6D6F64656C  # "model": the PostgreSQL advisory lock taken while migrating

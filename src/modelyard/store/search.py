@@ -2,8 +2,11 @@
 
 :func:`search_query` compiles the clauses of :mod:`modelyard.store.filters` to a SQLAlchemy
 ``Select`` of run ids; :func:`run_search_ids` executes it and pages. Every user value reaches
-SQL as a bound parameter; keys are bound too, never spliced into the statement. Metric, param,
-tag and dataset conditions are correlated ``EXISTS`` subqueries on their (run_id, key) primary
+SQL as a bound parameter; keys are bound too, never spliced into the statement. The query
+starts from the runs one metric comparison selects (a range of the covering ``latest_metrics
+(key, value, is_nan, run_id)`` index); other metric, param and tag comparisons are uncorrelated
+``run_id IN (...)`` subqueries (covered by ``params (key, value, run_id)`` on SQLite);
+``IS NULL`` tests and dataset conditions are correlated ``EXISTS`` on the (run_id, key) primary
 keys, so a search never scans metric history. ``LIKE`` is case-sensitive on SQLite and
 PostgreSQL alike (SQLite gets a translated ``GLOB``); ``ILIKE`` folds case on both.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -48,6 +52,7 @@ __all__ = [
     "RUN_STATUSES",
     "Clause",
     "OrderKey",
+    "cached_search_query",
     "next_page_token",
     "parse_filter",
     "parse_order_by",
@@ -172,7 +177,7 @@ def _digest_match(column: ColumnElement[Any], op: str, value: Any) -> ColumnElem
     return parts[0] if len(parts) == 1 else sa.or_(*parts)
 
 
-def _key_condition(clause: Clause) -> ColumnElement[bool]:
+def _key_condition(clause: Clause, run_id: ColumnElement[Any]) -> ColumnElement[bool]:
     if clause.kind == "metric":
         table = latest_metrics
     else:
@@ -183,7 +188,8 @@ def _key_condition(clause: Clause) -> ColumnElement[bool]:
         return found if clause.op == "IS NOT NULL" else ~found
     # A comparison is an uncorrelated ``run_id IN (...)``: the database evaluates it once from
     # the (key, value) / (key, run_id) indexes instead of probing once per run of the experiment.
-    return runs.c.run_id.in_(_matching_runs(clause))
+    # ``run_id`` is the driver's when there is one, so SQLite checks it before reading the run.
+    return run_id.in_(_matching_runs(clause))
 
 
 def _matching_runs(clause: Clause, *, with_value: bool = False) -> Select[Any]:
@@ -228,11 +234,13 @@ def _dataset_conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
     return out
 
 
-def _conditions(clauses: list[Clause]) -> list[ColumnElement[bool]]:
+def _conditions(
+    clauses: list[Clause], run_id: ColumnElement[Any] = runs.c.run_id
+) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     for clause in clauses:
         if clause.kind in ("metric", "param", "tag"):
-            out.append(_key_condition(clause))
+            out.append(_key_condition(clause, run_id))
         elif clause.kind == "attribute":
             column = runs.c[clause.key]
             if clause.op == "IS NULL":
@@ -367,6 +375,7 @@ def search_query(
     # Start from the runs one metric comparison selects (an index range scan) rather than from
     # every run of the experiments; the other conditions then probe only those runs.
     base: sa.FromClause = runs
+    run_id: ColumnElement[Any] = runs.c.run_id
     driver = _driver(clauses)
     driven: tuple[str, sa.Subquery] | None = None
     if driver is not None:
@@ -374,7 +383,8 @@ def search_query(
         base = matched.join(runs, runs.c.run_id == matched.c.run_id)
         clauses = [c for c in clauses if c is not driver]
         driven = (driver.key, matched)
-    where = [runs.c.experiment_id.in_(ids), *_conditions(clauses)]
+        run_id = matched.c.run_id
+    where = [runs.c.experiment_id.in_(ids), *_conditions(clauses, run_id)]
     if not include_deleted:
         where.append(runs.c.lifecycle_stage == "active")
     source, terms = _ordering(parse_order_by(order_by), base, driven)
@@ -387,6 +397,58 @@ def search_query(
         .offset(offset)
     )
     return query, offset
+
+
+def cached_search_query(
+    experiment_ids: Sequence[int],
+    filter: str | None = None,
+    order_by: Sequence[str] = (),
+    *,
+    max_results: int = 100,
+    page_token: str | None = None,
+    include_deleted: bool = False,
+    columns: Sequence[str] = ("run_id",),
+) -> tuple[Select[Any], int]:
+    """:func:`search_query` selecting ``columns`` of ``runs``, built once for the same arguments.
+
+    Compiling a search builds a few hundred SQLAlchemy objects, which cost as much as running
+    it; the same search asked again (a dashboard refreshing, a script in a loop) reuses the
+    statement built the first time. Statements are immutable and hold no data, so a reused one
+    still sees every run written since. Each argument is keyed with its type, so ``True``
+    never passes for ``1``; arguments that cannot be keyed are compiled, and rejected, afresh.
+    """
+    key = (
+        tuple((type(i), i) for i in experiment_ids),
+        (type(filter), filter),
+        tuple((type(o), o) for o in order_by),
+        (type(max_results), max_results),
+        (type(page_token), page_token),
+        (type(include_deleted), include_deleted),
+        tuple(columns),
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return _compile_search(key)
+    return _compile_search_cached(key)
+
+
+def _compile_search(key: tuple[Any, ...]) -> tuple[Select[Any], int]:
+    ids, (_, filter), order, (_, max_results), (_, page_token), (_, include_deleted), names = key
+    query, offset = search_query(
+        [i for _, i in ids],
+        filter,
+        [o for _, o in order],
+        max_results=max_results,
+        page_token=page_token,
+        include_deleted=include_deleted,
+    )
+    if names != ("run_id",):
+        query = query.with_only_columns(*[runs.c[name] for name in names])
+    return query, offset
+
+
+_compile_search_cached = functools.lru_cache(maxsize=256)(_compile_search)
 
 
 def run_search_ids(

@@ -3,12 +3,14 @@
 :class:`SqlTrackingStore` writes and reads experiments, runs, params, tags, metric points,
 dataset inputs and artifact records. Batches of metric points go in with one ``executemany``
 and one upsert of ``latest_metrics`` per key; a ``batch_id`` makes a retried batch a no-op.
-Runs returned by :meth:`search_runs` are hydrated with three ``IN`` queries, never one query
-per run.
+Runs returned by :meth:`search_runs` come from one search statement (compiled once per
+distinct search) and four ``IN`` queries for their params, metrics, tags and datasets, never
+one query per run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -88,9 +90,16 @@ class SqlTrackingStore:
         return Experiment(**row._asdict())
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
+        # Every search by experiment name starts here: one statement on the driver's cursor.
         with self.db.read() as conn:
-            row = conn.execute(select(t.experiments).where(t.experiments.c.name == name)).first()
-        return Experiment(**row._asdict()) if row else None
+            sql = _experiment_sql(conn.dialect)
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.execute(sql, (name,))
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+        return Experiment(*row) if row else None
 
     def get_experiment(self, experiment_id: int) -> Experiment:
         if not 0 <= experiment_id < 2**31:  # the column is a 32-bit integer on PostgreSQL
@@ -520,19 +529,19 @@ class SqlTrackingStore:
         max_results: int = 100,
         page_token: str | None = None,
     ) -> RunList:
-        from modelyard.store.search import next_page_token, search_query
+        from modelyard.store.search import cached_search_query, next_page_token
 
-        query, offset = search_query(
-            list(experiment_ids),
+        # The search returns the runs' own columns at once; only child rows are fetched after.
+        query, offset = cached_search_query(
+            experiment_ids,
             filter,
-            list(order_by),
+            order_by,
             max_results=max_results,
             page_token=page_token,
+            columns=_LIST_RUN_COLUMNS,
         )
-        # The search returns the runs' own columns at once; only child rows are fetched after.
-        columns = [t.runs.c[name] for name in _LIST_RUN_COLUMNS]
         with self.db.read() as conn:
-            rows = conn.execute(query.with_only_columns(*columns)).all()
+            rows = conn.execute(query).all()
             token = None
             if len(rows) > max_results:
                 rows, token = rows[:max_results], next_page_token(offset, max_results)
@@ -558,6 +567,12 @@ class SqlTrackingStore:
             return []
         sql = _hydrate_sql(conn.dialect, full)
         by_id: dict[str, dict[str, Any]] = {}
+        # one dict per run and kind, filled straight from the rows (no lookup through by_id)
+        params_of: dict[str, dict[str, str]] = {}
+        metrics_of: dict[str, dict[str, float]] = {}
+        tags_of: dict[str, dict[str, str]] = {}
+        inputs_of: dict[str, list[DatasetInput]] = {}
+        nan = math.nan
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             for chunk in _chunks(run_ids, 500):
@@ -570,27 +585,32 @@ class SqlTrackingStore:
                     wanted = set(ids)
                     fetched = [row for row in rows if row[0] in wanted]
                 for row in fetched:
-                    data = dict(zip(sql.run_columns, row, strict=True))
+                    run_id = row[0]
+                    data = _RUN_DEFAULTS.copy()
+                    data.update(zip(sql.run_columns, row, strict=True))
                     if full:
                         data["code"] = _json(data["code"])
-                    data.update(params={}, metrics={}, tags={}, inputs=[])
-                    by_id[row[0]] = data
+                    data["params"] = params_of[run_id] = {}
+                    data["metrics"] = metrics_of[run_id] = {}
+                    data["tags"] = tags_of[run_id] = {}
+                    inputs_of[run_id] = []
+                    by_id[run_id] = data
                 cursor.execute(sql.params.format(marks), ids)
                 for run_id, key, value in cursor.fetchall():
-                    by_id[run_id]["params"][key] = value
+                    params_of[run_id][key] = value
                 cursor.execute(sql.metrics.format(marks), ids)
                 for run_id, key, value, is_nan in cursor.fetchall():
-                    by_id[run_id]["metrics"][key] = math.nan if is_nan else float(value)
+                    metrics_of[run_id][key] = nan if is_nan else float(value)
                 cursor.execute(sql.tags.format(marks), ids)
                 for run_id, key, value in cursor.fetchall():
-                    by_id[run_id]["tags"][key] = value
+                    tags_of[run_id][key] = value
                 cursor.execute(sql.datasets.format(marks), ids)
                 for row in cursor.fetchall():
                     data = dict(zip(sql.dataset_fields, row, strict=True))
                     if full:
                         data["schema"] = _json(data["schema"])
                         data["profile"] = _json(data["profile"])
-                    by_id[data.pop("run_id")]["inputs"].append(DatasetInput(**data))
+                    inputs_of[data.pop("run_id")].append(DatasetInput(**data))
         finally:
             cursor.close()
         if full:
@@ -607,8 +627,8 @@ class SqlTrackingStore:
         for run_id in run_ids:
             if run_id in by_id:
                 data = by_id[run_id]
-                data["inputs"] = tuple(data["inputs"])
-                out.append(Run(**data))
+                data["inputs"] = tuple(inputs_of[run_id])
+                out.append(_new_run(data))
         return out
 
     # -- housekeeping -----------------------------------------------------------------------
@@ -683,6 +703,14 @@ def _hydrate_sql(dialect: Dialect, full: bool) -> _HydrateSql:
 
 
 @functools.cache
+def _experiment_sql(dialect: Dialect) -> str:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    names = ", ".join(quote(f.name) for f in dataclasses.fields(Experiment))
+    return f"SELECT {names} FROM {quote('experiments')} WHERE {quote('name')} = {mark}"
+
+
+@functools.cache
 def _metrics_insert_sql(dialect: Dialect) -> str:
     quote = dialect.identifier_preparer.quote
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -692,6 +720,26 @@ def _metrics_insert_sql(dialect: Dialect) -> str:
 
 
 _LIST_RUN_COLUMNS = tuple(c.name for c in t.runs.c if c.name != "code")
+
+
+#: Every field of :class:`Run` with its default; the rows fill in the rest.
+_RUN_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(Run) if f.default is not dataclasses.MISSING
+}
+
+
+def _new_run(data: dict[str, Any]) -> Run:
+    """``Run(**data)`` for data read from the store, without the frozen dataclass's ``__init__``.
+
+    A search returns hundreds of runs; the generated ``__init__`` assigns its 21 fields one
+    ``object.__setattr__`` at a time, which cost more than reading the run. ``data`` starts as
+    a copy of :data:`_RUN_DEFAULTS` and then gets every column of the run and fresh params,
+    metrics and tags, so the result compares equal to ``Run(**data)``; it becomes the run's
+    attribute dict as it is.
+    """
+    run = object.__new__(Run)
+    object.__setattr__(run, "__dict__", data)
+    return run
 
 
 def _json(value: Any) -> Any:
