@@ -1,4 +1,4 @@
-"""The registry tables: migration 0003 matches store/tables.py and upgrades an 0002 store."""
+"""The registry tables: created by the migrations, and an 0002 store upgrades to them."""
 
 from __future__ import annotations
 
@@ -7,15 +7,10 @@ from sqlalchemy import inspect, text
 from modelyard.store.database import HEAD_REVISION, Database
 
 
-def test_migration_0003_matches_the_table_definitions(database_url):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    from modelyard.store.tables import metadata
-
+def test_the_registry_tables_exist(database_url):
+    # that the migrations match store/tables.py, index by index, is tests/store's to check
     db = Database.open(database_url)
     with db.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         tables = set(inspect(conn).get_table_names())
     db.dispose()
     assert {"registered_models", "model_versions", "model_aliases"} <= tables
