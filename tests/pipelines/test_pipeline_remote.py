@@ -10,9 +10,8 @@ compare with.
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 from pipeline_markers import count
@@ -41,6 +40,7 @@ from test_pipeline_sweeps import (  # noqa: F401
 )
 
 import modelyard as yard
+from dropping_proxy import DroppingProxy
 from modelyard.errors import AlreadyExists, InvalidState, NotFound
 from modelyard.pipelines.remote import RemotePipelineStore
 from modelyard.pipelines.runner import pipeline_store
@@ -219,73 +219,18 @@ def test_every_write_can_be_repeated_with_the_same_effect(client, local, markers
     assert pipeline_store(local).get_cache(fit["cache_key"])["run_id"] == fit["run_id"]
 
 
-class DroppingProxy:
-    """A TCP proxy to the server that hangs up instead of passing on the answer to every
-    ``every``-th write request of pipelines (the server carried it out; only the answer is lost).
-    """
+def every_second_pipeline_write() -> Callable[[bytes], bool]:
+    """A ``choose`` for :class:`DroppingProxy`: the answer to every second write of pipelines."""
+    writes = 0
 
-    def __init__(self, target: str, every: int = 2) -> None:
-        host, port = target.removeprefix("http://").split(":")
-        self.target = (host, int(port))
-        self.every = every
-        self.writes = 0
-        self.dropped = 0
-        self._lock = threading.Lock()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+    def choose(head: bytes) -> bool:
+        nonlocal writes
+        if head[:7] in (b"PUT /ap", b"POST /a", b"PATCH /") and b" /api/pipelines/" in head[:80]:
+            writes += 1
+            return writes % 2 == 0
+        return False
 
-    def close(self) -> None:
-        self.listener.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            pending: list[bool] = []  # per request on this connection: drop its answer?
-            threading.Thread(target=self._requests, args=(conn, upstream, pending)).start()
-            threading.Thread(target=self._answers, args=(upstream, conn, pending)).start()
-
-    def _requests(self, source: socket.socket, dest: socket.socket, pending: list[bool]) -> None:
-        try:
-            while data := source.recv(65536):
-                if (
-                    data[:7] in (b"PUT /ap", b"POST /a", b"PATCH /")
-                    and b" /api/pipelines/" in (data[:80])
-                ):
-                    with self._lock:
-                        self.writes += 1
-                        pending.append(self.writes % self.every == 0)
-                elif data[:1].isalpha() and b" HTTP/1.1\r\n" in data[:2100]:
-                    pending.append(False)
-                dest.sendall(data)
-        except OSError:
-            pass
-        _close(source, dest)
-
-    def _answers(self, source: socket.socket, dest: socket.socket, pending: list[bool]) -> None:
-        try:
-            while data := source.recv(65536):
-                if pending and pending.pop(0):
-                    with self._lock:
-                        self.dropped += 1
-                    break
-                dest.sendall(data)
-        except OSError:
-            pass
-        _close(source, dest)
-
-
-def _close(*socks: socket.socket) -> None:
-    for sock in socks:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
+    return choose
 
 
 def test_lost_answers_to_writes_are_retried_without_doubling_anything(
@@ -293,7 +238,7 @@ def test_lost_answers_to_writes_are_retried_without_doubling_anything(
 ):
     from modelyard.tracking.client import TrackingClient
 
-    proxy = DroppingProxy(server.url, every=2)
+    proxy = DroppingProxy(server.url, choose=every_second_pipeline_write())
     client = TrackingClient(settings.replace(tracking_uri=proxy.url))
     try:
         flag = tmp_path / "flag"

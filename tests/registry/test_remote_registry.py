@@ -10,8 +10,6 @@ itself, to compare with.
 
 from __future__ import annotations
 
-import socket
-import threading
 import uuid
 
 import pytest
@@ -37,6 +35,7 @@ from test_versions import (  # noqa: F401
     test_uris_resolve_by_number_alias_and_latest,
 )
 
+from dropping_proxy import DroppingProxy
 from modelyard import registry as reg
 from modelyard.errors import InvalidArgument, InvalidState, NotFound
 from modelyard.registry.remote import RemoteRegistry
@@ -159,47 +158,6 @@ def test_a_repeated_registration_with_the_same_request_id_registers_once(client,
         reg.register_model(run_id, "churn", request_id="no spaces", client=client)
 
 
-class DroppingProxy:
-    """A TCP proxy to the server that hangs up instead of passing on the next ``drop`` answers.
-
-    The server receives and carries out each request; only its answer is lost.
-    """
-
-    def __init__(self, target: str) -> None:
-        host, port = target.removeprefix("http://").split(":")
-        self.target = (host, int(port))
-        self.drop = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            threading.Thread(target=self._pump, args=(conn, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, conn, True), daemon=True).start()
-
-    def _pump(self, source: socket.socket, dest: socket.socket, answers: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if answers and self.drop > 0:
-                    self.drop -= 1
-                    break
-                dest.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, dest):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-
 @pytest.fixture
 def lossy(settings):
     """``(proxy, client)``: a client whose requests go through a :class:`DroppingProxy`."""
@@ -217,14 +175,14 @@ def test_lost_answers_are_retried_without_registering_twice(lossy, local, model_
     proxy, client = lossy
     run_id = model_run()
     reg.list_registered_models(client=client)  # connected: the next calls only lose answers
-    proxy.drop = 1
+    proxy.drop_next = 1
     version = reg.register_model(f"runs:/{run_id}/model", "churn", client=client)
-    assert proxy.drop == 0 and version.version == 1
+    assert proxy.drop_next == 0 and version.version == 1
     assert [v.version for v in reg.list_model_versions("churn", client=local)] == [1]
     reg.set_alias("churn", "champion", 1, client=client)
-    proxy.drop = 1
+    proxy.drop_next = 1
     deleted = reg.delete_alias("churn", "champion", client=client)  # the retry finds it gone
-    assert proxy.drop == 0 and (deleted.version, deleted.previous_version) == (None, 1)
+    assert proxy.drop_next == 0 and (deleted.version, deleted.previous_version) == (None, 1)
     assert reg.get_registered_model("churn", client=local).aliases == {}
     with pytest.raises(NotFound, match="no alias 'champion' to delete"):
         reg.delete_alias("churn", "champion", client=client)  # not a retry: still an error

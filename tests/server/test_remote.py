@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import socket
 import statistics
-import threading
 import time
 
 import pytest
 
+from dropping_proxy import DroppingProxy
 from modelyard.errors import AlreadyExists, ConfigError, InvalidArgument, NotFound, StoreError
 from modelyard.tracking.buffer import MetricBuffer
 from modelyard.tracking.client import TrackingClient
@@ -57,54 +57,6 @@ def test_tracking_uri_must_be_http(project):
     client = TrackingClient(project(tracking_uri="localhost:5050"))
     with pytest.raises(ConfigError, match="not an http"):
         client.list_experiments()
-
-
-class DroppingProxy:
-    """A TCP proxy to the server that, while ``drop`` is set, hangs up instead of answering.
-
-    The server does receive and carry out each request; only its answer is lost, which is
-    exactly the case a retry must not turn into a duplicate.
-    """
-
-    def __init__(self, target: str) -> None:
-        host, port = target.removeprefix("http://").split(":")
-        self.target = (host, int(port))
-        self.drop = False
-        self.drop_next = 0  # answers still to drop once drop is off
-        self.dropped = 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            threading.Thread(target=self._pump, args=(conn, upstream, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, conn, True), daemon=True).start()
-
-    def _pump(self, source: socket.socket, dest: socket.socket, answers: bool) -> None:
-        try:
-            while data := source.recv(65536):
-                if answers and (self.drop or self.drop_next > 0):
-                    self.drop_next -= 0 if self.drop else 1
-                    self.dropped += 1
-                    break
-                dest.sendall(data)
-        except OSError:
-            pass
-        for sock in (source, dest):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 def test_lost_answers_never_duplicate_points(live, client):
