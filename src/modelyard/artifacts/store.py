@@ -44,11 +44,18 @@ from modelyard.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from fsspec import AbstractFileSystem
 
-__all__ = ["SUPPORTED_SCHEMES", "ArtifactStore", "Blob", "open_artifact_store"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "ArtifactStore",
+    "Blob",
+    "check_digest",
+    "open_artifact_store",
+    "save_verified",
+]
 
 SUPPORTED_SCHEMES = ("file", "s3")
 _INSTALL_S3 = "pip install 'modelyard[s3]'"
@@ -73,7 +80,8 @@ class Blob:
     size: int
 
 
-def _check_digest(digest: str) -> str:
+def check_digest(digest: str) -> str:
+    """``digest`` when it names a blob (64 lowercase hex characters), else InvalidArgument."""
     if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
         raise InvalidArgument(
             f"{digest!r} is not a blob digest: expected 64 lowercase hex characters (BLAKE3)",
@@ -87,6 +95,32 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def save_verified(open_blob: Callable[[str], BinaryIO], digest: str, dest: str | Path) -> Path:
+    """Write blob ``digest``, read verified through ``open_blob``, to ``dest``; return it.
+
+    The bytes stream into a temporary file beside ``dest`` that is renamed over ``dest`` only
+    once verified: after an IntegrityError there is no ``dest`` file. Shared by the local and
+    remote artifact stores.
+    """
+    check_digest(digest)
+    target = Path(dest)
+    if target.is_dir():
+        raise InvalidArgument(
+            f"destination {str(target)!r} is a folder, expected a file path",
+            hint=f"name the file, e.g. {str(target / digest[:12])!r}",
+        )
+    with open_blob(digest) as reader:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(reader, out, CHUNK_SIZE)
+            os.replace(part, target)
+        finally:
+            _unlink_quietly(part)
+    return target
 
 
 def _fsync_dir(path: str) -> None:
@@ -281,25 +315,7 @@ class ArtifactStore:
         The bytes stream into a temporary file beside ``dest`` that is renamed over ``dest``
         only once verified: after an IntegrityError there is no ``dest`` file.
         """
-        _check_digest(digest)
-        target = Path(dest)
-        if target.is_dir():
-            raise InvalidArgument(
-                f"destination {str(target)!r} is a folder, expected a file path",
-                hint=f"name the file, e.g. {str(target / digest[:12])!r}",
-            )
-        with self.open(digest) as reader:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, part = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-            )
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(reader, out, CHUNK_SIZE)
-                os.replace(part, target)
-            finally:
-                _unlink_quietly(part)
-        return target
+        return save_verified(self.open, digest, dest)
 
     def delete(self, digest: str) -> None:
         """Remove blob ``digest`` (for garbage collection); NotFound when it is not stored."""
@@ -318,7 +334,7 @@ class ArtifactStore:
         return "file" in _protocols(self.fs)
 
     def _object_path(self, digest: str) -> str:
-        _check_digest(digest)
+        check_digest(digest)
         return f"{self.root}/objects/{digest[:2]}/{digest[2:4]}/{digest}"
 
     def _not_found(self, digest: str) -> NotFound:

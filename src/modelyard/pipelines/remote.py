@@ -102,6 +102,29 @@ def _links(items: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(item) for item in items]
 
 
+def _step_body(
+    pipeline_run_id: str,
+    experiment_id: int,
+    step: str,
+    run_fields: dict[str, Any],
+    params: dict[str, str],
+    tags: dict[str, str],
+    cache_key: str | None,
+    components: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The body of ``PUT /api/pipelines/steps/{run_id}`` for a step's child run."""
+    return {
+        "pipeline_run_id": pipeline_run_id,
+        "experiment_id": experiment_id,
+        "step": step,
+        "run_fields": run_fields,
+        "params": params,
+        "tags": tags,
+        "cache_key": cache_key,
+        "components": components,
+    }
+
+
 class RemotePipelineStore:
     """The pipeline records of a Modelyard server, with the methods of ``SqlPipelineStore``."""
 
@@ -186,16 +209,9 @@ class RemotePipelineStore:
         components: dict[str, Any] | None,
     ) -> None:
         """``PUT /api/pipelines/steps/{run_id}``: the RUNNING child run and its step row."""
-        body = {
-            "pipeline_run_id": pipeline_run_id,
-            "experiment_id": experiment_id,
-            "step": step,
-            "run_fields": run_fields,
-            "params": params,
-            "tags": tags,
-            "cache_key": cache_key,
-            "components": components,
-        }
+        body = _step_body(
+            pipeline_run_id, experiment_id, step, run_fields, params, tags, cache_key, components
+        )
         self.session.call("PUT", f"/api/pipelines/steps/{run_id}", body=body)
 
     def record_cached_step(
@@ -216,21 +232,14 @@ class RemotePipelineStore:
         datasets: list[tuple[str, str, str]],
     ) -> None:
         """``PUT /api/pipelines/steps/{run_id}`` with ``cached``: a FINISHED cache hit."""
-        body = {
-            "pipeline_run_id": pipeline_run_id,
-            "experiment_id": experiment_id,
-            "step": step,
-            "run_fields": run_fields,
-            "params": params,
-            "tags": tags,
-            "cache_key": cache_key,
-            "components": components,
-            "cached": {
-                "cached_from": cached_from,
-                "outputs": outputs,
-                "artifacts": _links(artifacts),
-                "datasets": _links(datasets),
-            },
+        body = _step_body(
+            pipeline_run_id, experiment_id, step, run_fields, params, tags, cache_key, components
+        )
+        body["cached"] = {
+            "cached_from": cached_from,
+            "outputs": outputs,
+            "artifacts": _links(artifacts),
+            "datasets": _links(datasets),
         }
         self.session.call("PUT", f"/api/pipelines/steps/{run_id}", body=body)
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from modelyard._digest import CHUNK_SIZE, DIGEST_RE, digest_bytes, digest_file, hasher
+from modelyard._digest import CHUNK_SIZE, digest_bytes, digest_file, hasher
+from modelyard.artifacts.store import check_digest, save_verified
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.tracking.remote_session import RemoteSession
 
@@ -30,15 +30,6 @@ if TYPE_CHECKING:
     from modelyard.settings import Settings
 
 __all__ = ["RemoteArtifactStore"]
-
-
-def _check_digest(digest: str) -> str:
-    if not isinstance(digest, str) or DIGEST_RE.fullmatch(digest) is None:
-        raise InvalidArgument(
-            f"{digest!r} is not a blob digest: expected 64 lowercase hex characters (BLAKE3)",
-            hint="pass the digest returned by put_file/put_bytes/put_stream (Blob.digest)",
-        )
-    return digest
 
 
 class _ResponseStream(io.RawIOBase):
@@ -171,7 +162,7 @@ class RemoteArtifactStore:
     # -- reading ----------------------------------------------------------------------------
 
     def _head(self, digest: str) -> int | None:
-        response, _ = self.session.send("HEAD", f"/api/blobs/{_check_digest(digest)}")
+        response, _ = self.session.send("HEAD", f"/api/blobs/{check_digest(digest)}")
         if response.status_code == 404:
             return None
         self.session.raise_for(response)
@@ -200,7 +191,7 @@ class RemoteArtifactStore:
 
         from modelyard.artifacts.reader import VerifiedReader
 
-        response, _ = self.session.send("GET", f"/api/blobs/{_check_digest(digest)}", stream=True)
+        response, _ = self.session.send("GET", f"/api/blobs/{check_digest(digest)}", stream=True)
         if response.status_code >= 400:
             try:
                 self.session.raise_for(response)
@@ -220,25 +211,4 @@ class RemoteArtifactStore:
 
     def get_file(self, digest: str, dest: str | Path) -> Path:
         """Download blob ``digest`` to ``dest`` (renamed into place only once verified)."""
-        _check_digest(digest)
-        target = Path(dest)
-        if target.is_dir():
-            raise InvalidArgument(
-                f"destination {str(target)!r} is a folder, expected a file path",
-                hint=f"name the file, e.g. {str(target / digest[:12])!r}",
-            )
-        with self.open(digest) as reader:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, part = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".part"
-            )
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(reader, out, CHUNK_SIZE)
-                os.replace(part, target)
-            finally:
-                try:
-                    os.unlink(part)
-                except FileNotFoundError:
-                    pass
-        return target
+        return save_verified(self.open, digest, dest)

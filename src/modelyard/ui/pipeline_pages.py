@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from modelyard import pipelines as pl
 from modelyard.errors import ModelyardError, NotFound
+from modelyard.pipelines.svg import timeline_svg
 from modelyard.server.registry_api import registry_client
 from modelyard.ui.svg import safe_svg
 
@@ -107,8 +108,6 @@ def _picture(run: PipelineRun) -> Markup:
 
 
 def _timeline(run: PipelineRun) -> Markup | None:
-    from modelyard.pipelines.svg import timeline_svg
-
     svg = timeline_svg(run)
     return None if svg is None else safe_svg(svg, f"when each step of run {run.run_id} ran")
 
@@ -151,13 +150,13 @@ class PipelinePages:
         for run in runs:
             for key in run.metrics:
                 counts[key] = counts.get(key, 0) + 1
-        metrics = sorted(sorted(counts, key=lambda k: (-counts[k], k))[:MAX_METRIC_COLUMNS])
+        keys = sorted(counts, key=lambda k: (-counts[k], k))  # the most common first
+        metrics = sorted(keys[:MAX_METRIC_COLUMNS])
         varied = [
             key
             for key in sorted({k for r in runs for k in r.params})
             if len({repr(r.params.get(key)) for r in runs}) > 1
         ][:MAX_METRIC_COLUMNS]
-        keys = sorted(counts, key=lambda k: (-counts[k], k))
         wanted = str(request.query_params.get("metric", ""))
         metric = wanted if wanted in counts else (keys[0] if keys else "")
         oldest_first = list(reversed(runs))
